@@ -1,0 +1,36 @@
+"""The contracts plugins implement, one ABC per module, and their versions."""
+
+from .executor import Executor
+from .io_manager import IOManager, Partition
+from .item_reader import ItemReader
+from .parallel import ParallelCoordinator
+from .plugin import Plugin
+from .resource import Resource
+from .routing import RoutingCoordinator
+from .scatter import ScatterCoordinator, threshold_exceeded
+from .telemetry_emitter import TelemetryEmitter
+from .types import Batch, BarrierStatus, ExecutionStatus, Health
+from .versions import CONTRACTS, Compatibility, Contract, check_compatibility, contract_for
+
+__all__ = [
+    "CONTRACTS",
+    "BarrierStatus",
+    "Batch",
+    "Compatibility",
+    "Contract",
+    "ExecutionStatus",
+    "Executor",
+    "Health",
+    "IOManager",
+    "ItemReader",
+    "ParallelCoordinator",
+    "Partition",
+    "Plugin",
+    "Resource",
+    "RoutingCoordinator",
+    "ScatterCoordinator",
+    "TelemetryEmitter",
+    "check_compatibility",
+    "contract_for",
+    "threshold_exceeded",
+]

@@ -1,0 +1,92 @@
+"""The parallel coordinator contract: named branches of one asset, and their join."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from .plugin import Plugin
+from .types import ExecutionState, ExecutionStatus
+
+__all__ = ["ParallelCoordinator"]
+
+
+class ParallelCoordinator(Plugin):
+    """Tracks the branches of a parallel asset and runs its join once.
+
+    Branch states go ``pending`` → ``running`` → ``complete`` or ``failed``. A branch is
+    required unless listed as optional.
+
+    Invariants (``flowstone_host.testing.ParallelCoordinatorContract`` checks each one):
+
+    - ``schedule_branches`` moves every pending branch to ``running`` and returns their
+      names; calling it again returns no branch twice.
+    - A branch's first outcome is final: completing or failing it twice counts once.
+    - The execution is ``ready_for_join`` exactly when every branch has finished and every
+      required branch completed; the failure of a required branch makes it ``failed`` at
+      once; optional branches may fail without failing it.
+    - ``execute_join`` runs ``join_fn`` once, with ``{branch: result}`` of the completed
+      branches, records the result and marks the execution ``complete``; a second call
+      returns the recorded result without running ``join_fn`` again.
+    - An unknown execution id raises :class:`~flowstone_host.NotFound` from every method.
+    """
+
+    @abstractmethod
+    def create_execution(
+        self,
+        run_id: str,
+        asset: str,
+        branches: Sequence[str],
+        *,
+        optional: Collection[str] = (),
+        **opts: Any,
+    ) -> str:
+        """Create an execution with every branch ``pending``; return its id.
+
+        Raises:
+            ValidationError: no branches, duplicate names, or ``optional`` names unknown ones.
+        """
+
+    @abstractmethod
+    def schedule_branches(self, execution_id: str) -> list[str]:
+        """Mark pending branches ``running`` and return their names.
+
+        Raises:
+            NotFound: unknown execution.
+        """
+
+    @abstractmethod
+    def complete_branch(self, execution_id: str, branch: str, result: Any) -> ExecutionState:
+        """Record a branch's result; return the execution's status.
+
+        Raises:
+            NotFound: unknown execution or branch.
+        """
+
+    @abstractmethod
+    def fail_branch(self, execution_id: str, branch: str, error: Any) -> ExecutionState:
+        """Record a branch's failure; return the execution's status.
+
+        Raises:
+            NotFound: unknown execution or branch.
+        """
+
+    @abstractmethod
+    def execute_join(
+        self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]
+    ) -> Any:
+        """Run ``join_fn`` over the branch results once and return its result.
+
+        Raises:
+            NotFound: unknown execution.
+            Conflict: the execution is not ``ready_for_join`` (nor already ``complete``).
+        """
+
+    @abstractmethod
+    def status(self, execution_id: str) -> ExecutionStatus:
+        """Return the execution's status and each branch's state.
+
+        Raises:
+            NotFound: unknown execution.
+        """

@@ -1,0 +1,132 @@
+"""The scatter coordinator contract: a barrier over the items of one scatter run."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .io_manager import Partition
+from .plugin import Plugin
+from .types import BarrierState, BarrierStatus
+
+__all__ = ["ScatterCoordinator", "threshold_exceeded"]
+
+
+def threshold_exceeded(failed: int, total: int, tolerated: Mapping[str, Any] | None) -> bool:
+    """Return whether ``failed`` failures of ``total`` keys pass the tolerated threshold.
+
+    ``tolerated`` is ``{"count": N}`` (more than N failures exceed it), ``{"percent": P}``
+    (failures above P% of the keys inserted so far exceed it) or ``None`` (no failure is
+    tolerated). Every coordinator uses this one rule.
+    """
+    if failed == 0:
+        return False
+    if not tolerated:
+        return True
+    if "count" in tolerated:
+        return failed > int(tolerated["count"])
+    return failed * 100 > float(tolerated["percent"]) * total
+
+
+class ScatterCoordinator(Plugin):
+    """Tracks every item of a scatter run in a barrier and gathers their results.
+
+    A scatter key is a string naming one item (unique within its barrier). Results and
+    errors must be JSON-serialisable when the coordinator persists them.
+
+    Invariants (``flowstone_host.testing.ScatterCoordinatorContract`` checks each one):
+
+    - ``create_barrier`` returns a new id each time; ids of different runs never collide.
+    - ``insert_keys`` adds keys; inserting a key already present adds nothing.
+    - A key's first outcome is final: ``complete()`` or ``fail()`` of the same key twice
+      counts once, and an outcome recorded after the other is ignored.
+    - The barrier becomes ``complete`` exactly when its key set is final and every key has
+      completed or failed within the tolerated threshold; never earlier.
+    - Failures beyond ``tolerated_failures`` (``{"count": N}``, or ``{"percent": P}`` of the
+      keys inserted) turn it ``threshold_exceeded``; see :func:`threshold_exceeded`.
+    - Once ``complete``, ``threshold_exceeded`` or ``cancelled``, the status never changes
+      and further outcomes are ignored.
+    - ``gather`` returns ``{key: result}`` for every completed key, failed keys excluded.
+    - An unknown barrier id raises :class:`~flowstone_host.NotFound` from every method.
+    - Methods are safe to call from several threads (and, for shared backends, processes).
+    """
+
+    @abstractmethod
+    def create_barrier(
+        self,
+        run_id: str,
+        asset: str,
+        partition: Partition,
+        *,
+        tolerated_failures: Mapping[str, Any] | None = None,
+        **opts: Any,
+    ) -> str:
+        """Create an empty, open barrier and return its id.
+
+        Args:
+            run_id: The run this scatter belongs to.
+            asset: The scatter asset.
+            partition: The partition being materialized.
+            tolerated_failures: ``{"count": N}``, ``{"percent": P}`` or ``None``.
+            **opts: Implementation options, ignored when unknown.
+
+        Raises:
+            ValidationError: ``tolerated_failures`` is malformed.
+        """
+
+    @abstractmethod
+    def insert_keys(self, barrier_id: str, keys: Iterable[str], *, final: bool = True) -> None:
+        """Add the keys of items about to run.
+
+        Args:
+            barrier_id: The barrier.
+            keys: Scatter keys; duplicates of present keys are ignored.
+            final: Whether this is the last insertion. A streaming run passes ``False``
+                until its reader is exhausted; the barrier cannot complete before the key
+                set is final.
+
+        Raises:
+            NotFound: unknown barrier.
+            Conflict: the key set was already final.
+        """
+
+    @abstractmethod
+    def complete(self, barrier_id: str, key: str, result: Any) -> BarrierState:
+        """Record that ``key`` succeeded with ``result``; return the barrier's status.
+
+        Raises:
+            NotFound: unknown barrier, or a key never inserted.
+        """
+
+    @abstractmethod
+    def fail(self, barrier_id: str, key: str, error: Any) -> BarrierState:
+        """Record that ``key`` failed with ``error``; return the barrier's status.
+
+        Raises:
+            NotFound: unknown barrier, or a key never inserted.
+        """
+
+    @abstractmethod
+    def gather(self, barrier_id: str) -> dict[str, Any]:
+        """Return ``{key: result}`` of every completed key.
+
+        Raises:
+            NotFound: unknown barrier.
+        """
+
+    @abstractmethod
+    def cancel(self, barrier_id: str) -> None:
+        """Cancel the barrier: its status becomes ``cancelled`` unless already finished.
+
+        Raises:
+            NotFound: unknown barrier.
+        """
+
+    @abstractmethod
+    def status(self, barrier_id: str) -> BarrierStatus:
+        """Return the barrier's status and counts.
+
+        Raises:
+            NotFound: unknown barrier.
+        """

@@ -1,0 +1,1 @@
+"""Built-in plugins, registered through the project's own entry points like any other."""

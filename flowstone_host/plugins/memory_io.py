@@ -1,0 +1,61 @@
+"""The in-memory IO manager: the embedded default, and the fallback for ``default``."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from ..contracts.io_manager import IOManager, Partition
+from ..errors import NotFound
+from ..partitions import parse_partition_key, partition_key
+
+__all__ = ["MemoryIOManager"]
+
+
+class MemoryIOManager(IOManager):
+    """Keeps values in a dict in this process; thread-safe, lost when the process exits.
+
+    Values are stored as given (no copy) unless the config sets ``copy: true``, in which
+    case each store and load deep-copies, so callers cannot change stored data in place.
+    """
+
+    contract_version = "1.0.0"
+    plugin_version = "1.0.0"
+    config_schema = {"copy": {"type": "boolean", "default": False}}
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._copy = bool(self.config.get("copy", False))
+        self._lock = threading.Lock()
+        self._data: dict[tuple[str, str], Any] = {}
+
+    def load(self, asset: str, partition: Partition, **opts: Any) -> Any:
+        key = (asset, partition_key(partition))
+        try:
+            value = self._data[key]
+        except KeyError:
+            raise NotFound(
+                f"No stored value for asset {asset!r}, partition {key[1]!r}; materialize it first.",
+                asset=asset,
+                partition=key[1],
+            ) from None
+        return copy.deepcopy(value) if self._copy else value
+
+    def store(self, asset: str, data: Any, partition: Partition, **opts: Any) -> None:
+        key = (asset, partition_key(partition))
+        value = copy.deepcopy(data) if self._copy else data
+        with self._lock:
+            self._data[key] = value
+
+    def exists(self, asset: str, partition: Partition, **opts: Any) -> bool:
+        return (asset, partition_key(partition)) in self._data
+
+    def delete(self, asset: str, partition: Partition, **opts: Any) -> None:
+        with self._lock:
+            self._data.pop((asset, partition_key(partition)), None)
+
+    def list_partitions(self, asset: str, **opts: Any) -> list[Partition]:
+        with self._lock:
+            keys = [key for name, key in self._data if name == asset]
+        return [parse_partition_key(key) for key in keys]

@@ -1,0 +1,198 @@
+"""Telemetry with the semantics of Elixir's ``:telemetry``: events, spans, handlers.
+
+An event is a tuple of strings under ``("flowstone", ...)``, with a dict of measurements
+and a dict of metadata. Handlers are attached by id to an event *prefix* and receive every
+event that starts with it::
+
+    attach("log-io", ("flowstone", "io"), lambda event, measurements, metadata, config: ...)
+    execute(("flowstone", "io", "store"), {"bytes": 12}, {"asset": "orders"})
+
+    with span(("flowstone", "materialize"), {"asset": "orders"}) as meta:
+        ...               # emits ... "start", then "stop" (or "exception") with a duration
+        meta["rows"] = 3  # extra metadata for the stop event
+
+A handler that raises is detached and logged; it never breaks the caller. Emitting with no
+handler attached costs one lookup. Plugins route events elsewhere by implementing
+:class:`~flowstone_host.TelemetryEmitter` and being attached with :func:`attach_emitter`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+from .contracts.telemetry_emitter import TelemetryEmitter
+
+__all__ = [
+    "Event",
+    "Handler",
+    "attach",
+    "attach_emitter",
+    "detach",
+    "execute",
+    "list_handlers",
+    "span",
+]
+
+log = logging.getLogger(__name__)
+
+Event = tuple[str, ...]
+Handler = Callable[[Event, Mapping[str, Any], Mapping[str, Any], Any], None]
+
+
+class _Attached(NamedTuple):
+    handler_id: str
+    prefix: Event
+    function: Handler
+    config: Any
+
+
+_EMPTY: Mapping[str, Any] = {}
+_lock = threading.Lock()
+# Copy-on-write state: readers take no lock. ``_by_event`` caches each event's handlers.
+_attached: dict[str, _Attached] = {}
+_by_event: dict[Event, tuple[_Attached, ...]] = {}
+
+
+def attach(handler_id: str, prefix: Event, function: Handler, config: Any = None) -> None:
+    """Call ``function(event, measurements, metadata, config)`` for events under ``prefix``.
+
+    Args:
+        handler_id: Unique id, used to detach.
+        prefix: Event prefix; ``()`` receives every event.
+        function: The handler. It runs on the emitting thread, so keep it quick.
+        config: Passed back to the handler unchanged.
+
+    Raises:
+        ValueError: ``handler_id`` is already attached.
+    """
+    global _attached, _by_event
+    with _lock:
+        if handler_id in _attached:
+            raise ValueError(f"telemetry handler {handler_id!r} is already attached")
+        _attached = {**_attached, handler_id: _Attached(handler_id, tuple(prefix), function, config)}
+        _by_event = {}
+
+
+def detach(handler_id: str) -> bool:
+    """Detach a handler; return whether it was attached."""
+    global _attached, _by_event
+    with _lock:
+        if handler_id not in _attached:
+            return False
+        _attached = {k: v for k, v in _attached.items() if k != handler_id}
+        _by_event = {}
+        return True
+
+
+def list_handlers(prefix: Event = ()) -> list[tuple[str, Event]]:
+    """Return ``(handler_id, prefix)`` of every handler whose prefix starts with ``prefix``."""
+    n = len(prefix)
+    return [(a.handler_id, a.prefix) for a in _attached.values() if a.prefix[:n] == tuple(prefix)]
+
+
+def _handlers_for(event: Event) -> tuple[_Attached, ...]:
+    found = _by_event.get(event)
+    if found is None:
+        found = tuple(a for a in _attached.values() if event[: len(a.prefix)] == a.prefix)
+        _by_event[event] = found  # a benign race: at worst computed twice
+    return found
+
+
+def execute(
+    event: Event,
+    measurements: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Emit one event to every handler attached to a prefix of it."""
+    if not _attached:
+        return
+    handlers = _handlers_for(event)
+    if handlers:
+        _dispatch(handlers, event, measurements or _EMPTY, metadata or _EMPTY)
+
+
+def _dispatch(
+    handlers: tuple[_Attached, ...],
+    event: Event,
+    measurements: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+) -> None:
+    for attached in handlers:
+        try:
+            attached.function(event, measurements, metadata, attached.config)
+        except Exception:
+            if detach(attached.handler_id):
+                log.exception(
+                    "Telemetry handler %r raised on event %s and was detached; fix it and "
+                    "attach it again.",
+                    attached.handler_id,
+                    ".".join(event),
+                )
+
+
+class span(contextlib.ContextDecorator):  # noqa: N801 - used like a function
+    """Emit ``event + ("start",)``, then ``("stop",)`` or ``("exception",)``, with a duration.
+
+    Use as ``with span(event, metadata) as meta:`` (``meta`` is a dict whose additions go
+    into the stop event's metadata) or as a decorator ``@span(event)``. Measurements:
+    ``start`` has ``system_time`` and ``monotonic_time`` (ns); ``stop`` and ``exception`` have
+    ``duration`` (ns). ``exception`` metadata adds ``kind`` (the exception class name),
+    ``reason`` (the exception) and ``stacktrace``. The exception is re-raised.
+    """
+
+    def __init__(self, event: Event, metadata: Mapping[str, Any] | None = None) -> None:
+        self.event = tuple(event)
+        self.metadata = dict(metadata or {})
+        self._start = 0
+
+    def _recreate_cm(self) -> span:
+        return span(self.event, self.metadata)
+
+    def __enter__(self) -> dict[str, Any]:
+        self._start = time.monotonic_ns()
+        if _attached:
+            execute(
+                (*self.event, "start"),
+                {"system_time": time.time_ns(), "monotonic_time": self._start},
+                self.metadata,
+            )
+        return self.metadata
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if not _attached:
+            return
+        duration = time.monotonic_ns() - self._start
+        if exc is None:
+            execute((*self.event, "stop"), {"duration": duration}, self.metadata)
+        else:
+            assert kind is not None
+            meta = {**self.metadata, "kind": kind.__name__, "reason": exc, "stacktrace": tb}
+            execute((*self.event, "exception"), {"duration": duration}, meta)
+
+
+def attach_emitter(
+    emitter: TelemetryEmitter, handler_id: str, prefix: Event = ("flowstone",)
+) -> None:
+    """Attach a :class:`~flowstone_host.TelemetryEmitter` plugin under ``prefix``."""
+
+    def forward(event: Event, measurements: Mapping[str, Any], metadata: Mapping[str, Any], _: Any) -> None:
+        emitter.emit(event, measurements, metadata)
+
+    attach(handler_id, prefix, forward)
+
+
+@contextlib.contextmanager
+def capture(prefix: Event = ()) -> Iterator[list[tuple[Event, dict[str, Any], dict[str, Any]]]]:
+    """Collect every event under ``prefix`` while the block runs (for tests and debugging)."""
+    events: list[tuple[Event, dict[str, Any], dict[str, Any]]] = []
+    handler_id = f"capture-{id(events)}"
+    attach(handler_id, prefix, lambda e, m, md, _: events.append((e, dict(m), dict(md))))
+    try:
+        yield events
+    finally:
+        detach(handler_id)
