@@ -7,7 +7,7 @@ from .parallel import ParallelCoordinator
 from .plugin import Plugin
 from .resource import Resource
 from .routing import RoutingCoordinator
-from .scatter import ScatterCoordinator, threshold_exceeded
+from .scatter import ScatterCoordinator, check_tolerated, threshold_exceeded
 from .telemetry_emitter import TelemetryEmitter
 from .types import Batch, BarrierStatus, ExecutionStatus, Health
 from .versions import CONTRACTS, Compatibility, Contract, check_compatibility, contract_for
@@ -31,6 +31,7 @@ __all__ = [
     "ScatterCoordinator",
     "TelemetryEmitter",
     "check_compatibility",
+    "check_tolerated",
     "contract_for",
     "threshold_exceeded",
 ]

@@ -6,19 +6,44 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..errors import ValidationError
 from .io_manager import Partition
 from .plugin import Plugin
 from .types import BarrierState, BarrierStatus
 
-__all__ = ["ScatterCoordinator", "threshold_exceeded"]
+__all__ = ["ScatterCoordinator", "check_tolerated", "threshold_exceeded"]
 
 
-def threshold_exceeded(failed: int, total: int, tolerated: Mapping[str, Any] | None) -> bool:
-    """Return whether ``failed`` failures of ``total`` keys pass the tolerated threshold.
+def check_tolerated(tolerated: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Return ``tolerated_failures`` in canonical form, or raise if malformed.
 
-    ``tolerated`` is ``{"count": N}`` (more than N failures exceed it), ``{"percent": P}``
-    (failures above P% of the keys inserted so far exceed it) or ``None`` (no failure is
-    tolerated). Every coordinator uses this one rule.
+    Raises:
+        ValidationError: not ``None``, ``{"count": N >= 0}`` or ``{"percent": 0..100}``.
+    """
+    if tolerated is None:
+        return None
+    if isinstance(tolerated, Mapping) and len(tolerated) == 1:
+        ((key, value),) = tolerated.items()
+        number_ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if key == "count" and number_ok and value >= 0 and int(value) == value:
+            return {"count": int(value)}
+        if key == "percent" and number_ok and 0 <= value <= 100:
+            return {"percent": float(value)}
+    raise ValidationError(
+        f"tolerated_failures must be {{count: N}} (N >= 0) or {{percent: P}} (0-100), "
+        f"got {tolerated!r}"
+    )
+
+
+def threshold_exceeded(
+    failed: int, total: int, tolerated: Mapping[str, Any] | None, *, final: bool = True
+) -> bool:
+    """Return whether ``failed`` failures among ``total`` keys exceed the tolerated threshold.
+
+    ``tolerated`` is ``None`` (no failure is tolerated), ``{"count": N}`` (more than N
+    failures exceed it, as soon as they happen) or ``{"percent": P}`` (failures above P% of
+    the total exceed it; judged once the key set is ``final``, since a streaming total is
+    not known before). Every coordinator uses this one rule.
     """
     if failed == 0:
         return False
@@ -26,7 +51,7 @@ def threshold_exceeded(failed: int, total: int, tolerated: Mapping[str, Any] | N
         return True
     if "count" in tolerated:
         return failed > int(tolerated["count"])
-    return failed * 100 > float(tolerated["percent"]) * total
+    return final and failed * 100 > float(tolerated["percent"]) * total
 
 
 class ScatterCoordinator(Plugin):
@@ -43,8 +68,8 @@ class ScatterCoordinator(Plugin):
       counts once, and an outcome recorded after the other is ignored.
     - The barrier becomes ``complete`` exactly when its key set is final and every key has
       completed or failed within the tolerated threshold; never earlier.
-    - Failures beyond ``tolerated_failures`` (``{"count": N}``, or ``{"percent": P}`` of the
-      keys inserted) turn it ``threshold_exceeded``; see :func:`threshold_exceeded`.
+    - Failures beyond ``tolerated_failures`` (``{"count": N}`` at once, or ``{"percent": P}``
+      of the final key set) turn it ``threshold_exceeded``; see :func:`threshold_exceeded`.
     - Once ``complete``, ``threshold_exceeded`` or ``cancelled``, the status never changes
       and further outcomes are ignored.
     - ``gather`` returns ``{key: result}`` for every completed key, failed keys excluded.

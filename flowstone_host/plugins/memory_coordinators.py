@@ -1,0 +1,305 @@
+"""In-memory scatter, parallel and routing coordinators: exact, thread-safe, one process.
+
+They keep every invariant of their contracts; state lives as long as the plugin instance.
+Shared or durable coordination needs the SQLite or PostgreSQL coordinators.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..contracts.parallel import ParallelCoordinator
+from ..contracts.routing import RoutingCoordinator
+from ..contracts.scatter import ScatterCoordinator, check_tolerated, threshold_exceeded
+from ..contracts.types import (
+    BarrierState,
+    BarrierStatus,
+    BranchState,
+    ExecutionState,
+    ExecutionStatus,
+)
+from ..errors import Conflict, NotFound, ValidationError
+from ..partitions import partition_key
+
+__all__ = ["MemoryParallelCoordinator", "MemoryRoutingCoordinator", "MemoryScatterCoordinator"]
+
+
+@dataclass
+class _Barrier:
+    tolerated: dict[str, Any] | None
+    keys: set[str] = field(default_factory=set)
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, Any] = field(default_factory=dict)
+    final: bool = False
+    state: BarrierState = "pending"
+
+    def settle(self) -> BarrierState:
+        if self.state == "pending":
+            failed, total = len(self.errors), len(self.keys)
+            if threshold_exceeded(failed, total, self.tolerated, final=self.final):
+                self.state = "threshold_exceeded"
+            elif self.final and len(self.results) + failed == total:
+                self.state = "complete"
+        return self.state
+
+
+class MemoryScatterCoordinator(ScatterCoordinator):
+    """Scatter barriers in a dict, guarded by one lock."""
+
+    contract_version = "1.0.0"
+    plugin_version = "1.0.0"
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._lock = threading.Lock()
+        self._barriers: dict[str, _Barrier] = {}
+
+    def create_barrier(
+        self,
+        run_id: str,
+        asset: str,
+        partition: Any,
+        *,
+        tolerated_failures: Mapping[str, Any] | None = None,
+        **opts: Any,
+    ) -> str:
+        barrier = _Barrier(check_tolerated(tolerated_failures))
+        barrier_id = f"{run_id}:{uuid.uuid4().hex}"
+        with self._lock:
+            self._barriers[barrier_id] = barrier
+        return barrier_id
+
+    def _get(self, barrier_id: str) -> _Barrier:
+        try:
+            return self._barriers[barrier_id]
+        except KeyError:
+            raise NotFound(f"No scatter barrier {barrier_id!r}.", barrier_id=barrier_id) from None
+
+    def insert_keys(self, barrier_id: str, keys: Iterable[str], *, final: bool = True) -> None:
+        new_keys = [str(k) for k in keys]
+        with self._lock:
+            barrier = self._get(barrier_id)
+            if barrier.final:
+                raise Conflict(f"Barrier {barrier_id!r} already has its final key set.")
+            barrier.keys.update(new_keys)
+            barrier.final = final
+            barrier.settle()
+
+    def _record(self, barrier_id: str, key: str, succeeded: bool, value: Any) -> BarrierState:
+        with self._lock:
+            barrier = self._get(barrier_id)
+            if key not in barrier.keys:
+                raise NotFound(f"Key {key!r} was never inserted into barrier {barrier_id!r}.")
+            if barrier.state == "pending" and key not in barrier.results and key not in barrier.errors:
+                (barrier.results if succeeded else barrier.errors)[key] = value
+            return barrier.settle()
+
+    def complete(self, barrier_id: str, key: str, result: Any) -> BarrierState:
+        return self._record(barrier_id, key, True, result)
+
+    def fail(self, barrier_id: str, key: str, error: Any) -> BarrierState:
+        return self._record(barrier_id, key, False, error)
+
+    def gather(self, barrier_id: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._get(barrier_id).results)
+
+    def cancel(self, barrier_id: str) -> None:
+        with self._lock:
+            barrier = self._get(barrier_id)
+            if barrier.state == "pending":
+                barrier.state = "cancelled"
+
+    def status(self, barrier_id: str) -> BarrierStatus:
+        with self._lock:
+            b = self._get(barrier_id)
+            return BarrierStatus(b.state, len(b.results), len(b.errors), len(b.keys))
+
+
+_FINISHED: frozenset[BranchState] = frozenset({"complete", "failed"})
+
+
+@dataclass
+class _Execution:
+    branches: dict[str, BranchState]
+    optional: frozenset[str]
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, Any] = field(default_factory=dict)
+    state: ExecutionState = "pending"
+    joined: bool = False
+    join_result: Any = None
+    join_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def settle(self) -> ExecutionState:
+        if self.state in ("complete", "failed"):
+            return self.state
+        states = self.branches.values()
+        if any(s == "failed" and b not in self.optional for b, s in self.branches.items()):
+            self.state = "failed"
+        elif all(s in _FINISHED for s in states):
+            self.state = "ready_for_join"
+        elif any(s != "pending" for s in states):
+            self.state = "running"
+        return self.state
+
+
+class MemoryParallelCoordinator(ParallelCoordinator):
+    """Parallel executions in a dict, guarded by one lock; joins serialised per execution."""
+
+    contract_version = "1.0.0"
+    plugin_version = "1.0.0"
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._lock = threading.Lock()
+        self._executions: dict[str, _Execution] = {}
+
+    def create_execution(
+        self,
+        run_id: str,
+        asset: str,
+        branches: Sequence[str],
+        *,
+        optional: Collection[str] = (),
+        **opts: Any,
+    ) -> str:
+        names = [str(b) for b in branches]
+        if not names or len(set(names)) != len(names):
+            raise ValidationError(f"Branches must be unique and non-empty, got {names!r}.")
+        unknown = set(optional) - set(names)
+        if unknown:
+            raise ValidationError(f"Optional branches {sorted(unknown)!r} are not branches.")
+        execution_id = f"{run_id}:{uuid.uuid4().hex}"
+        with self._lock:
+            self._executions[execution_id] = _Execution(
+                dict.fromkeys(names, "pending"), frozenset(optional)
+            )
+        return execution_id
+
+    def _get(self, execution_id: str) -> _Execution:
+        try:
+            return self._executions[execution_id]
+        except KeyError:
+            raise NotFound(f"No parallel execution {execution_id!r}.") from None
+
+    def schedule_branches(self, execution_id: str) -> list[str]:
+        with self._lock:
+            execution = self._get(execution_id)
+            scheduled = [b for b, s in execution.branches.items() if s == "pending"]
+            execution.branches.update(dict.fromkeys(scheduled, "running"))
+            execution.settle()
+            return scheduled
+
+    def _finish(
+        self, execution_id: str, branch: str, state: BranchState, value: Any
+    ) -> ExecutionState:
+        with self._lock:
+            execution = self._get(execution_id)
+            if branch not in execution.branches:
+                raise NotFound(f"Execution {execution_id!r} has no branch {branch!r}.")
+            if execution.branches[branch] not in _FINISHED:
+                execution.branches[branch] = state
+                outcomes = execution.results if state == "complete" else execution.errors
+                outcomes[branch] = value
+            return execution.settle()
+
+    def complete_branch(self, execution_id: str, branch: str, result: Any) -> ExecutionState:
+        return self._finish(execution_id, branch, "complete", result)
+
+    def fail_branch(self, execution_id: str, branch: str, error: Any) -> ExecutionState:
+        return self._finish(execution_id, branch, "failed", error)
+
+    def execute_join(
+        self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]
+    ) -> Any:
+        with self._lock:
+            execution = self._get(execution_id)
+        with execution.join_lock:
+            if execution.joined:
+                return execution.join_result
+            if execution.state != "ready_for_join":
+                raise Conflict(
+                    f"Execution {execution_id!r} is {execution.state}, not ready_for_join."
+                )
+            result = join_fn(dict(execution.results))
+            with self._lock:
+                execution.join_result, execution.joined = result, True
+                execution.state = "complete"
+            return result
+
+    def status(self, execution_id: str) -> ExecutionStatus:
+        with self._lock:
+            execution = self._get(execution_id)
+            return ExecutionStatus(execution.state, dict(execution.branches))
+
+
+@dataclass(frozen=True)
+class _Decision:
+    decision_id: str
+    run_id: str
+    router_asset: str
+    partition: str
+    selected_branch: str | None
+
+
+class MemoryRoutingCoordinator(RoutingCoordinator):
+    """Routing decisions in a dict, guarded by one lock."""
+
+    contract_version = "1.0.0"
+    plugin_version = "1.0.0"
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self._lock = threading.Lock()
+        self._by_key: dict[tuple[str, str, str], _Decision] = {}
+        self._by_id: dict[str, _Decision] = {}
+
+    def record(
+        self,
+        run_id: str,
+        router_asset: str,
+        partition: Any,
+        selected_branch: str | None,
+        **opts: Any,
+    ) -> str:
+        key = (run_id, router_asset, partition_key(partition))
+        with self._lock:
+            existing = self._by_key.get(key)
+            if existing is not None:
+                if existing.selected_branch != selected_branch:
+                    raise Conflict(
+                        f"Router {router_asset!r} already chose {existing.selected_branch!r} "
+                        f"for run {run_id!r}, partition {key[2]!r}; it cannot become "
+                        f"{selected_branch!r}.",
+                        decision_id=existing.decision_id,
+                    )
+                return existing.decision_id
+            decision = _Decision(uuid.uuid4().hex, *key, selected_branch)
+            self._by_key[key] = self._by_id[decision.decision_id] = decision
+            return decision.decision_id
+
+    def get(self, run_id: str, router_asset: str, partition: Any) -> str | None:
+        key = (run_id, router_asset, partition_key(partition))
+        decision = self._by_key.get(key)
+        if decision is None:
+            raise NotFound(
+                f"No routing decision for router {router_asset!r}, run {run_id!r}, "
+                f"partition {key[2]!r}."
+            )
+        return decision.selected_branch
+
+    def to_output(self, decision_id: str) -> dict[str, Any]:
+        decision = self._by_id.get(decision_id)
+        if decision is None:
+            raise NotFound(f"No routing decision {decision_id!r}.")
+        return {
+            "decision_id": decision.decision_id,
+            "run_id": decision.run_id,
+            "router_asset": decision.router_asset,
+            "partition": decision.partition,
+            "selected_branch": decision.selected_branch,
+        }
