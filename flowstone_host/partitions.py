@@ -95,7 +95,10 @@ def _encode_text(text: str) -> str:
 def _encode_datetime(value: dt.datetime) -> str:
     suffix = ""
     if value.utcoffset() is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValidationError(f"Partition {value!r} is out of range in UTC.") from None
         suffix = "Z"
     text = value.strftime("%Y-%m-%dT%H.%M.%S")
     if value.microsecond:
@@ -113,7 +116,7 @@ def parse_partition_key(key: str) -> Any:
         value, end = _decode(key, 0)
         if end != len(key) or _encode(value) != key:
             raise ValueError("not canonical")
-    except (ValueError, IndexError, UnicodeDecodeError, OverflowError, RecursionError):
+    except (LookupError, ValueError, OverflowError, RecursionError):
         raise ValidationError(
             f"Not a canonical partition key: {key[:80]!r}", details={"key": key[:80]}
         ) from None

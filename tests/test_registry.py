@@ -1,0 +1,79 @@
+"""Immutable registry snapshots."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowstone_host import Conflict, NotFound
+from flowstone_host.plugins.memory_io import MemoryIOManager
+from flowstone_host.registry import Entry, IORegistry, ReaderRegistry, Registry, Snapshot
+
+
+def _io(name: str, **config: object) -> Entry:
+    return Entry("IOManager", name, MemoryIOManager(), config, "memory", f"plugins.d/io.yaml:{len(name)}")
+
+
+def test_resolve_returns_the_entry_and_unknown_names_list_what_exists() -> None:
+    registry = IORegistry([_io("default"), _io("warehouse")])
+    assert registry.resolve("warehouse").name == "warehouse"
+    with pytest.raises(NotFound) as info:
+        registry.resolve("warehose")
+    err = info.value
+    assert err.code == "not_found" and err.details["declared"] == ["default", "warehouse"]
+    assert "No IO manager named 'warehose' (declared: default, warehouse)" in err.message
+    assert "Did you mean 'warehouse'?" in err.message
+
+
+def test_default_falls_back_to_memory_and_a_declared_default_wins() -> None:
+    empty = IORegistry()
+    fallback = empty.default()
+    assert isinstance(fallback.instance, MemoryIOManager) and fallback.source is None
+    assert empty.default() is fallback
+    declared = _io("default")
+    assert IORegistry([declared]).default() is declared
+
+
+def test_snapshot_can_keep_the_fallback_and_its_data_across_swaps() -> None:
+    first = Snapshot.build([])
+    first.io_managers.default().instance.store("a", 1, None)
+    second = Snapshot.build([], generation=1, fallback_io=first.io_managers.fallback)
+    assert second.io_managers.default().instance.load("a", None) == 1
+
+
+def test_reader_config_merges_deeply_with_the_asset_winning() -> None:
+    entry = Entry("ItemReader", "orders", object, {"bucket": "b", "page": {"size": 10, "max": 5}})
+    registry = ReaderRegistry([entry])
+    merged = registry.resolve_with_config("orders", {"page": {"size": 50}, "prefix": "2024/"})
+    assert dict(merged.config) == {"bucket": "b", "page": {"size": 50, "max": 5}, "prefix": "2024/"}
+    assert registry.resolve("orders").config["page"] == {"size": 10, "max": 5}
+    assert registry.resolve_with_config("orders", None) is entry
+
+
+def test_entries_are_immutable() -> None:
+    entry = _io("x", pool={"size": 1})
+    with pytest.raises(AttributeError):
+        entry.name = "y"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        entry.config["pool"] = {}  # type: ignore[index]
+
+
+def test_duplicate_names_and_wrong_kinds_are_refused() -> None:
+    with pytest.raises(Conflict, match="Two IO managers are named 'x'"):
+        IORegistry([_io("x"), _io("x")])
+    with pytest.raises(ValueError):
+        Registry("Resource", [_io("x")])
+
+
+def test_snapshot_groups_by_kind_with_attributes_named_after_kinds() -> None:
+    reader = Entry("ItemReader", "r", object)
+    asset = Entry("Asset", "orders", {"compute": "m:f"})
+    snapshot = Snapshot.build([_io("default"), reader, asset], generation=3)
+    assert snapshot.generation == 3
+    assert snapshot.io_managers.names() == ["default"]
+    assert snapshot.item_readers.resolve("r") is reader
+    assert snapshot.assets.resolve("orders") is asset
+    assert snapshot.registry("Asset") is snapshot.assets
+    assert len(snapshot.resources) == 0 and "orders" in snapshot.assets
+    assert {e.name for e in snapshot.entries()} == {"default", "r", "orders"}
+    with pytest.raises(AttributeError):
+        snapshot.assets = snapshot.resources  # type: ignore[misc]
