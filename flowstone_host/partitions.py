@@ -21,6 +21,7 @@ So ``"eu-west"`` stays ``eu-west``, ``date(2024, 1, 31)`` is ``~d2024-01-31`` an
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,8 @@ _HEX = frozenset("0123456789ABCDEF")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})\.(\d{2})\.(\d{2})(?:\.(\d{6}))?(Z?)")
 _INT = re.compile(r"-?(?:0|[1-9]\d*)")
+_SCALARS = frozenset({str, int, dt.date, dt.datetime, type(None)})
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
 def partition_key(partition: Any) -> str:
@@ -46,7 +49,18 @@ def partition_key(partition: Any) -> str:
         ValidationError: the value is not a supported partition type, or its key would be
             longer than :data:`MAX_KEY_LENGTH`.
     """
-    key = _encode(partition)
+    kind = type(partition)
+    if kind in _SCALARS:  # the common case: one cached lookup, keyed by type so 1 != True
+        return _scalar_key(kind, partition)
+    return _checked(_encode(partition))
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_key(kind: type, partition: Any) -> str:
+    return _checked(_encode(partition))
+
+
+def _checked(key: str) -> str:
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError(
             f"Partition key is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}. "
@@ -83,6 +97,8 @@ def _encode(value: Any) -> str:  # noqa: C901 - one branch per supported type
 
 
 def _encode_text(text: str) -> str:
+    if _PLAIN_TEXT.fullmatch(text):
+        return text
     out = []
     for i, char in enumerate(text):
         if char in _PLAIN and not (i == 0 and char == "."):
