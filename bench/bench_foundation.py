@@ -27,8 +27,13 @@ def _resolve_vs_dict_get() -> Result:
         for _ in range(n):
             resolve("io25")
 
-    return Result("registry resolve vs dict.get", median_ns_per_op(measured, LOOPS),
-                  median_ns_per_op(floor, LOOPS), "ns", 2.5)
+    return Result(
+        "registry resolve vs dict.get",
+        median_ns_per_op(measured, LOOPS),
+        median_ns_per_op(floor, LOOPS),
+        "ns",
+        2.5,
+    )
 
 
 def _memory_io_vs_dict() -> Result:
@@ -45,8 +50,13 @@ def _memory_io_vs_dict() -> Result:
             store("orders", i, "2024-01-01")
             load("orders", "2024-01-01")
 
-    return Result("memory IO store+load vs dict set+get", median_ns_per_op(measured, LOOPS // 4),
-                  median_ns_per_op(floor, LOOPS // 4), "ns", 15.0)
+    return Result(
+        "memory IO store+load vs dict set+get",
+        median_ns_per_op(measured, LOOPS // 4),
+        median_ns_per_op(floor, LOOPS // 4),
+        "ns",
+        15.0,
+    )
 
 
 def _bare(event: tuple[str, ...], measurements: dict[str, int], metadata: dict[str, str]) -> None:
@@ -72,8 +82,13 @@ def _telemetry(with_handler: bool) -> Result:
     finally:
         telemetry.detach("bench")
     name = "telemetry execute, one handler" if with_handler else "telemetry execute, no handler"
-    return Result(f"{name} vs bare call", value, median_ns_per_op(floor, LOOPS), "ns",
-                  8.0 if with_handler else 5.0)
+    return Result(
+        f"{name} vs bare call",
+        value,
+        median_ns_per_op(floor, LOOPS),
+        "ns",
+        8.0 if with_handler else 5.0,
+    )
 
 
 def _completions_per_second() -> Result:
@@ -87,8 +102,14 @@ def _completions_per_second() -> Result:
         complete(barrier, key, 1)
     rate = n / (time.perf_counter() - start)
     assert coordinator.status(barrier).status == "complete"
-    return Result("memory scatter complete() per second (floor: 200k/s)", rate / 1000, 200.0,
-                  "k/s", 1.0, higher_is_better=True)
+    return Result(
+        "memory scatter complete() per second (floor: 200k/s)",
+        rate / 1000,
+        200.0,
+        "k/s",
+        1.0,
+        higher_is_better=True,
+    )
 
 
 def main() -> bool:

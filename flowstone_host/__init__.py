@@ -1,8 +1,8 @@
 """flowstone-host: a plugin host for FlowStone's integration contracts."""
 
 from .contracts import (
-    Batch,
     BarrierStatus,
+    Batch,
     ExecutionStatus,
     Executor,
     Health,

@@ -36,4 +36,5 @@ def import_callable(ref: str | Callable[..., Any]) -> Callable[..., Any]:
             raise ConfigError(f"Module {module_name!r} has no attribute {attr_path!r}.") from None
     if not callable(target):
         raise ConfigError(f"{ref!r} is not callable.")
-    return target
+    function: Callable[..., Any] = target
+    return function

@@ -14,7 +14,9 @@ Command = Callable[[argparse.Namespace], int]
 Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def add_command(sub: Subparsers, name: str, func: Command, *, help: str, description: str) -> argparse.ArgumentParser:
+def add_command(
+    sub: Subparsers, name: str, func: Command, *, help: str, description: str
+) -> argparse.ArgumentParser:
     """Add subcommand ``name`` running ``func``, with the options every command shares."""
     parser = sub.add_parser(
         name,

@@ -44,8 +44,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
-    "Conflict",
     "ConfigError",
+    "Conflict",
     "FlowStoneError",
     "IncompatibleContract",
     "InternalError",
@@ -336,9 +336,7 @@ _TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ENO
 
 @_rule.register
 def _(exc: OSError) -> FlowStoneError:
-    return StorageError(
-        _describe(exc), retryable=exc.errno in _TRANSIENT_ERRNOS, path=exc.filename
-    )
+    return StorageError(_describe(exc), retryable=exc.errno in _TRANSIENT_ERRNOS, path=exc.filename)
 
 
 @_rule.register

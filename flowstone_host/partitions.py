@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from .errors import ValidationError
@@ -49,14 +49,14 @@ def partition_key(partition: Any) -> str:
         ValidationError: the value is not a supported partition type, or its key would be
             longer than :data:`MAX_KEY_LENGTH`.
     """
-    kind = type(partition)
+    kind: Hashable = type(partition)
     if kind in _SCALARS:  # the common case: one cached lookup, keyed by type so 1 != True
         return _scalar_key(kind, partition)
     return _checked(_encode(partition))
 
 
 @functools.lru_cache(maxsize=4096)
-def _scalar_key(kind: type, partition: Any) -> str:
+def _scalar_key(kind: Any, partition: Any) -> str:
     return _checked(_encode(partition))
 
 
@@ -70,7 +70,7 @@ def _checked(key: str) -> str:
     return key
 
 
-def _encode(value: Any) -> str:  # noqa: C901 - one branch per supported type
+def _encode(value: Any) -> str:
     if value is None:
         return "~n"
     if isinstance(value, str):
@@ -119,7 +119,7 @@ def _encode_datetime(value: dt.datetime) -> str:
     text = value.strftime("%Y-%m-%dT%H.%M.%S")
     if value.microsecond:
         text += f".{value.microsecond:06d}"
-    return f"{value.year:04d}{text[text.index('-'):]}{suffix}"
+    return f"{value.year:04d}{text[text.index('-') :]}{suffix}"
 
 
 def parse_partition_key(key: str) -> Any:

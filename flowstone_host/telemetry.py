@@ -74,7 +74,10 @@ def attach(handler_id: str, prefix: Event, function: Handler, config: Any = None
     with _lock:
         if handler_id in _attached:
             raise ValueError(f"telemetry handler {handler_id!r} is already attached")
-        _attached = {**_attached, handler_id: _Attached(handler_id, tuple(prefix), function, config)}
+        _attached = {
+            **_attached,
+            handler_id: _Attached(handler_id, tuple(prefix), function, config),
+        }
         _by_event = {}
 
 
@@ -135,7 +138,7 @@ def _dispatch(
                 )
 
 
-class span(contextlib.ContextDecorator):  # noqa: N801 - used like a function
+class span(contextlib.ContextDecorator):
     """Emit ``event + ("start",)``, then ``("stop",)`` or ``("exception",)``, with a duration.
 
     Use as ``with span(event, metadata) as meta:`` (``meta`` is a dict whose additions go
@@ -163,7 +166,9 @@ class span(contextlib.ContextDecorator):  # noqa: N801 - used like a function
             )
         return self.metadata
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
         if not _attached:
             return
         duration = time.monotonic_ns() - self._start
@@ -180,7 +185,9 @@ def attach_emitter(
 ) -> None:
     """Attach a :class:`~flowstone_host.TelemetryEmitter` plugin under ``prefix``."""
 
-    def forward(event: Event, measurements: Mapping[str, Any], metadata: Mapping[str, Any], _: Any) -> None:
+    def forward(
+        event: Event, measurements: Mapping[str, Any], metadata: Mapping[str, Any], _: Any
+    ) -> None:
         emitter.emit(event, measurements, metadata)
 
     attach(handler_id, prefix, forward)

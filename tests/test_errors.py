@@ -48,7 +48,10 @@ def test_round_trip_through_dict_and_pickle_keeps_the_subclass() -> None:
     for copy in (FlowStoneError.from_dict(err.to_dict()), pickle.loads(pickle.dumps(err))):
         assert type(copy) is Conflict
         assert (copy.code, copy.message, copy.retryable, copy.details) == (
-            "conflict", "taken", True, {"n": 1}
+            "conflict",
+            "taken",
+            True,
+            {"n": 1},
         )
         assert copy.plugin == "p"
 

@@ -10,7 +10,9 @@ from flowstone_host.registry import Entry, IORegistry, ReaderRegistry, Registry,
 
 
 def _io(name: str, **config: object) -> Entry:
-    return Entry("IOManager", name, MemoryIOManager(), config, "memory", f"plugins.d/io.yaml:{len(name)}")
+    return Entry(
+        "IOManager", name, MemoryIOManager(), config, "memory", f"plugins.d/io.yaml:{len(name)}"
+    )
 
 
 def test_resolve_returns_the_entry_and_unknown_names_list_what_exists() -> None:

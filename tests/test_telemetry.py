@@ -71,7 +71,10 @@ def test_a_raising_handler_is_detached_and_logged_and_others_still_run(
 
 
 def test_span_emits_start_and_stop_with_duration_and_stop_metadata() -> None:
-    with capture(("flowstone", "job")) as events, span(("flowstone", "job"), {"asset": "a"}) as meta:
+    with (
+        capture(("flowstone", "job")) as events,
+        span(("flowstone", "job"), {"asset": "a"}) as meta,
+    ):
         meta["rows"] = 5
     (start, start_m, start_md), (stop, stop_m, stop_md) = events
     assert start == ("flowstone", "job", "start") and stop == ("flowstone", "job", "stop")
@@ -81,9 +84,12 @@ def test_span_emits_start_and_stop_with_duration_and_stop_metadata() -> None:
 
 
 def test_span_emits_exception_and_reraises() -> None:
-    with capture(("flowstone", "job")) as events, pytest.raises(KeyError):
-        with span(("flowstone", "job")):
-            raise KeyError("k")
+    with (
+        capture(("flowstone", "job")) as events,
+        pytest.raises(KeyError),
+        span(("flowstone", "job")),
+    ):
+        raise KeyError("k")
     assert [e[-1] for e, _, _ in events] == ["start", "exception"]
     _, measurements, metadata = events[1]
     assert metadata["kind"] == "KeyError" and isinstance(metadata["reason"], KeyError)

@@ -9,7 +9,7 @@ from .resource import Resource
 from .routing import RoutingCoordinator
 from .scatter import ScatterCoordinator, check_tolerated, threshold_exceeded
 from .telemetry_emitter import TelemetryEmitter
-from .types import Batch, BarrierStatus, ExecutionStatus, Health
+from .types import BarrierStatus, Batch, ExecutionStatus, Health
 from .versions import CONTRACTS, Compatibility, Contract, check_compatibility, contract_for
 
 __all__ = [

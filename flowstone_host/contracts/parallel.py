@@ -73,9 +73,7 @@ class ParallelCoordinator(Plugin):
         """
 
     @abstractmethod
-    def execute_join(
-        self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]
-    ) -> Any:
+    def execute_join(self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]) -> Any:
         """Run ``join_fn`` over the branch results once and return its result.
 
         Raises:

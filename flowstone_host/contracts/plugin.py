@@ -11,7 +11,7 @@ from .types import Health
 __all__ = ["Plugin"]
 
 
-class Plugin(ABC):
+class Plugin(ABC):  # noqa: B024 - a base for the contract ABCs, which add the abstract methods
     """Base of the contract ABCs; plugins subclass a contract, not this class.
 
     The host builds a plugin as ``cls(config)``, ``config`` being the declaration's fully
@@ -37,7 +37,7 @@ class Plugin(ABC):
         """
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional, a no-op by default
         """Release connections and files; called once when the host drops the plugin.
 
         After ``close()`` the host makes no further call. The default does nothing.

@@ -44,6 +44,6 @@ class Resource(Plugin):
             Nothing: failures are logged by the plugin, never raised.
         """
 
-    def health_check(self, resource: Any = None) -> Health | None:  # type: ignore[override]
+    def health_check(self, resource: Any = None) -> Health | None:
         """Report the handle's health (optional); ``None`` means no check."""
         return None

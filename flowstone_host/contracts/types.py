@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 __all__ = [
     "BarrierState",
-    "Batch",
     "BarrierStatus",
+    "Batch",
     "BranchState",
     "ExecutionState",
     "ExecutionStatus",

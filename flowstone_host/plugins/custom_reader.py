@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..callables import import_callable
 from ..contracts.item_reader import ItemReader
@@ -32,7 +32,7 @@ class CustomItemReader(ItemReader):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
-    config_schema = {
+    config_schema: ClassVar[dict[str, Any]] = {
         "function": {"required": True, "nullable": False},
         "paged": {"type": "boolean", "default": False},
         "count": {"type": "integer", "min": 0, "nullable": True, "default": None},

@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ..contracts.executor import Executor
 from ..errors import Conflict
@@ -21,7 +21,9 @@ class LocalExecutor(Executor):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
-    config_schema = {"max_workers": {"type": "integer", "min": 1, "nullable": True, "default": None}}
+    config_schema: ClassVar[dict[str, Any]] = {
+        "max_workers": {"type": "integer", "min": 1, "nullable": True, "default": None}
+    }
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..contracts.telemetry_emitter import TelemetryEmitter
 
@@ -20,7 +20,7 @@ class LoggingEmitter(TelemetryEmitter):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
-    config_schema = {
+    config_schema: ClassVar[dict[str, Any]] = {
         "logger": {"type": "string", "default": "flowstone.telemetry"},
         "level": {
             "type": "string",
@@ -44,5 +44,9 @@ class LoggingEmitter(TelemetryEmitter):
                 "%s %s",
                 ".".join(event),
                 dict(measurements),
-                extra={"event": event, "measurements": dict(measurements), "metadata": dict(metadata)},
+                extra={
+                    "event": event,
+                    "measurements": dict(measurements),
+                    "metadata": dict(metadata),
+                },
             )

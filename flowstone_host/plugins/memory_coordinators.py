@@ -94,7 +94,11 @@ class MemoryScatterCoordinator(ScatterCoordinator):
             barrier = self._get(barrier_id)
             if key not in barrier.keys:
                 raise NotFound(f"Key {key!r} was never inserted into barrier {barrier_id!r}.")
-            if barrier.state == "pending" and key not in barrier.results and key not in barrier.errors:
+            if (
+                barrier.state == "pending"
+                and key not in barrier.results
+                and key not in barrier.errors
+            ):
                 (barrier.results if succeeded else barrier.errors)[key] = value
             return barrier.settle()
 
@@ -213,9 +217,7 @@ class MemoryParallelCoordinator(ParallelCoordinator):
     def fail_branch(self, execution_id: str, branch: str, error: Any) -> ExecutionState:
         return self._finish(execution_id, branch, "failed", error)
 
-    def execute_join(
-        self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]
-    ) -> Any:
+    def execute_join(self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]) -> Any:
         with self._lock:
             execution = self._get(execution_id)
         with execution.join_lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 from ..contracts.io_manager import IOManager, Partition
 from ..errors import NotFound
@@ -22,7 +22,7 @@ class MemoryIOManager(IOManager):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
-    config_schema = {"copy": {"type": "boolean", "default": False}}
+    config_schema: ClassVar[dict[str, Any]] = {"copy": {"type": "boolean", "default": False}}
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)

@@ -9,7 +9,11 @@ import pytest
 
 from flowstone_host import IncompatibleContract, IOManager
 from flowstone_host.contracts import CONTRACTS, contract_for
-from flowstone_host.contracts.versions import LegacyPluginWarning, check_compatibility, parse_version
+from flowstone_host.contracts.versions import (
+    LegacyPluginWarning,
+    check_compatibility,
+    parse_version,
+)
 from flowstone_host.plugins.memory_io import MemoryIOManager
 
 IO = CONTRACTS["IOManager"]
@@ -21,8 +25,14 @@ def _plugin(**attrs: Any) -> type[IOManager]:
 
 def test_every_contract_starts_at_1_0_0_with_its_namespace() -> None:
     assert set(CONTRACTS) == {
-        "IOManager", "ItemReader", "ScatterCoordinator", "ParallelCoordinator",
-        "RoutingCoordinator", "Resource", "TelemetryEmitter", "Executor",
+        "IOManager",
+        "ItemReader",
+        "ScatterCoordinator",
+        "ParallelCoordinator",
+        "RoutingCoordinator",
+        "Resource",
+        "TelemetryEmitter",
+        "Executor",
     }
     for contract in CONTRACTS.values():
         assert contract.current == contract.minimum == "1.0.0"
@@ -49,7 +59,9 @@ def test_other_major_below_minimum_or_garbage_is_refused_naming_both_sides(decla
     err = info.value
     assert err.code == "incompatible_contract"
     assert (err.plugin, err.declared, err.supported) == ("warehouse", declared, ">=1.0.0,<2.0.0")
-    assert "warehouse" in err.message and declared in err.message and ">=1.0.0,<2.0.0" in err.message
+    assert (
+        "warehouse" in err.message and declared in err.message and ">=1.0.0,<2.0.0" in err.message
+    )
 
 
 def test_minimum_above_current_major_zero_is_refused() -> None:
@@ -65,7 +77,9 @@ def test_legacy_plugin_is_accepted_with_a_warning() -> None:
         warnings.simplefilter("always")
         result = check_compatibility(plugin, IO, name="old")
     assert result.status == "legacy" and result.declared is None
-    assert any(issubclass(w.category, LegacyPluginWarning) and "old" in str(w.message) for w in caught)
+    assert any(
+        issubclass(w.category, LegacyPluginWarning) and "old" in str(w.message) for w in caught
+    )
 
 
 def test_parse_version() -> None:

@@ -12,12 +12,13 @@ from flowstone_host import ConfigError, ValidationError
 from flowstone_host.plugins.custom_reader import CustomItemReader
 
 
-
 def numbers(config: Mapping[str, Any], deps: Mapping[str, Any]) -> Iterator[int]:
     yield from range(deps.get("n", 7))
 
 
-def pages(cursor: int | None, batch_size: int, config: Mapping[str, Any], deps: Any) -> tuple[list[int], int | None]:
+def pages(
+    cursor: int | None, batch_size: int, config: Mapping[str, Any], deps: Any
+) -> tuple[list[int], int | None]:
     start = cursor or 0
     size = config.get("page_size", 3)
     end = min(start + size, 10)
@@ -71,9 +72,12 @@ def test_count_comes_from_config() -> None:
 
 @pytest.mark.parametrize(
     ("config", "match"),
-    [({}, "needs config.function"), ({"function": "nope"}, "module:function"),
-     ({"function": "no_such_module_xyz:f"}, "Cannot import"),
-     ({"function": f"{__name__}:missing"}, "no attribute")],
+    [
+        ({}, "needs config.function"),
+        ({"function": "nope"}, "module:function"),
+        ({"function": "no_such_module_xyz:f"}, "Cannot import"),
+        ({"function": f"{__name__}:missing"}, "no attribute"),
+    ],
 )
 def test_bad_function_config_is_a_config_error(config: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
