@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import ValidationError
@@ -49,14 +49,14 @@ def partition_key(partition: Any) -> str:
         ValidationError: the value is not a supported partition type, or its key would be
             longer than :data:`MAX_KEY_LENGTH`.
     """
-    kind: Hashable = type(partition)
+    kind = type(partition)
     if kind in _SCALARS:  # the common case: one cached lookup, keyed by type so 1 != True
-        return _scalar_key(kind, partition)
+        return _scalar_key(kind.__name__, partition)
     return _checked(_encode(partition))
 
 
 @functools.lru_cache(maxsize=4096)
-def _scalar_key(kind: Any, partition: Any) -> str:
+def _scalar_key(type_name: str, partition: Any) -> str:
     return _checked(_encode(partition))
 
 
