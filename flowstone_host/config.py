@@ -1,11 +1,23 @@
-"""Config assembly: the one merge rule every layer uses."""
+"""Config assembly: the one merge rule, ``${VAR}`` interpolation, and redaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["deep_merge"]
+__all__ = [
+    "REDACTED",
+    "EnvProblem",
+    "FieldPath",
+    "Interpolated",
+    "deep_merge",
+    "interpolate",
+    "is_secret_key",
+    "is_secret_path",
+    "redact",
+]
 
 
 def deep_merge(base: Mapping[str, Any], *overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -32,3 +44,168 @@ def _merge_into(target: dict[str, Any], override: Mapping[str, Any]) -> None:
             _merge_into(current, value)
         else:
             target[key] = _copy(value) if isinstance(value, Mapping) else value
+
+
+# --- ${VAR} interpolation -------------------------------------------------------------
+
+#: ``${VAR}``, ``${VAR:-default}``, or ``$${...}`` for a literal ``${...}``.
+_REFERENCE = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvProblem:
+    """A ``${VAR}`` that could not be substituted: ``code`` is ``env.missing`` or ``env.denied``."""
+
+    path: FieldPath
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Interpolated:
+    """The result of :func:`interpolate`.
+
+    Attributes:
+        value: The data with every reference substituted.
+        env_paths: Paths of the strings that took a value from the environment; their
+            values must be redacted wherever config is shown.
+        problems: References that could not be substituted (left as written in ``value``).
+    """
+
+    value: Any
+    env_paths: frozenset[FieldPath]
+    problems: tuple[EnvProblem, ...]
+
+
+def interpolate(
+    data: Any, environ: Mapping[str, str], allowed: Callable[[str], bool] = lambda _: True
+) -> Interpolated:
+    """Substitute ``${VAR}`` and ``${VAR:-default}`` in every string value of ``data``.
+
+    Only string scalars are touched (never keys), in one pass: a substituted value is not
+    scanned again, so a variable holding ``"x\\nsandbox: false"`` stays that literal string.
+    ``$${VAR}`` stands for a literal ``${VAR}``.
+
+    Args:
+        data: Plain data (mappings, lists, scalars); not modified.
+        environ: Where variables are read, usually ``os.environ``.
+        allowed: Whether a variable may be read at all; a refused one is a problem even
+            when it has a default.
+
+    Returns:
+        The substituted copy, the paths of environment-derived strings, and the problems.
+    """
+    interpolator = _Interpolator(environ, allowed)
+    result = interpolator.walk(data, ())
+    return Interpolated(result, frozenset(interpolator.env_paths), tuple(interpolator.problems))
+
+
+class _Interpolator:
+    """One pass of :func:`interpolate`, collecting env-derived paths and problems."""
+
+    def __init__(self, environ: Mapping[str, str], allowed: Callable[[str], bool]) -> None:
+        self.environ, self.allowed = environ, allowed
+        self.env_paths: set[FieldPath] = set()
+        self.problems: list[EnvProblem] = []
+
+    def walk(self, value: Any, path: FieldPath) -> Any:
+        if isinstance(value, str):
+            if "${" not in value:
+                return value
+            return _REFERENCE.sub(lambda match: self._replace(match, path), value)
+        if isinstance(value, Mapping):
+            return {k: self.walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.walk(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    def _replace(self, match: re.Match[str], path: FieldPath) -> str:
+        escaped, name, default = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if not self.allowed(name):
+            self.problems.append(EnvProblem(path, "env.denied", _denied(name)))
+            return match.group(0)
+        if name in self.environ:
+            self.env_paths.add(path)
+            return self.environ[name]
+        if default is None:
+            self.problems.append(EnvProblem(path, "env.missing", _missing(name)))
+            return match.group(0)
+        return default
+
+
+def _denied(name: str) -> str:
+    return (
+        f"Environment variable {name} is not allowed here; add a matching pattern to "
+        "env.allow in the host config, or write the value in the manifest."
+    )
+
+
+def _missing(name: str) -> str:
+    return (
+        f"Environment variable {name} is not set and has no default; set it, or write "
+        f"${{{name}:-default}}."
+    )
+
+
+# --- redaction ---------------------------------------------------------------------------
+
+#: What replaces a redacted value in output, logs and errors.
+REDACTED = "<redacted>"
+
+_SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "secrets",
+        "token",
+        "key",
+        "apikey",
+        "dsn",
+        "credential",
+        "credentials",
+        "auth",
+        "private",
+        "passphrase",
+        "cert",
+        "signature",
+    }
+)
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def is_secret_key(key: object) -> bool:
+    """Return whether a mapping key looks like it holds a secret (``db_password``, ``apiKey``)."""
+    if not isinstance(key, str):
+        return False
+    return any(word.lower() in _SECRET_WORDS for word in _WORD.findall(key))
+
+
+def is_secret_path(path: FieldPath) -> bool:
+    """Return whether any key along ``path`` looks like it holds a secret."""
+    return any(is_secret_key(part) for part in path)
+
+
+def redact(data: Any, env_paths: Iterable[FieldPath] = (), path: FieldPath = ()) -> Any:
+    """Return a copy of ``data`` with secrets replaced by :data:`REDACTED`.
+
+    A value is redacted, whole, when its key looks secret (:func:`is_secret_key`) or when
+    its path is one of ``env_paths`` (or below one).
+    """
+    hidden = frozenset(env_paths)
+    return _redact(data, hidden, path)
+
+
+def _redact(value: Any, hidden: frozenset[FieldPath], path: FieldPath) -> Any:
+    if path in hidden or (path and is_secret_key(path[-1])):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {k: _redact(v, hidden, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v, hidden, (*path, i)) for i, v in enumerate(value)]
+    return value

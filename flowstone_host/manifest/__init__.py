@@ -1,0 +1,1 @@
+"""Manifests: positioned safe YAML, JSON Schema, cross-references, plugin config, the model."""
