@@ -1,0 +1,1 @@
+"""How plugins arrive: entry-point discovery, version checks, and the sandbox (probe, isolation)."""

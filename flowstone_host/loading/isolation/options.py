@@ -1,0 +1,40 @@
+"""How an isolated plugin runs: environment, limits, timeouts, restarts, frame cap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..limits import Limits
+from .channel import DEFAULT_MAX_FRAME
+from .restart import RestartPolicy
+
+__all__ = ["IsolationOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class IsolationOptions:
+    """Everything about running one plugin out of process except what it is.
+
+    The host builds one from ``config/host.yaml`` (sandbox limits and defaults) and the
+    declaration (``timeout_s``, passed-through variables).
+
+    Attributes:
+        env_passthrough: Host environment variables the child may see; it sees no other
+            (besides ``PATH``, ``LC_CTYPE``, and ``HOME``/``TMPDIR`` set to its private
+            folder; see :data:`~.process.BASE_ENVIRONMENT`).
+        timeout_s: Per-call limit. A call past it fails with a retryable ``Timeout`` and
+            the child is killed and restarted.
+        start_timeout_s: Limit for starting the child, importing and building the plugin.
+        stop_grace_s: How long a stopping child gets between SIGTERM and SIGKILL.
+        limits: rlimits of the child (CPU seconds count over its whole life).
+        restart: Backoff and circuit breaker.
+        max_frame: The protocol's frame size cap in bytes, both ways.
+    """
+
+    env_passthrough: tuple[str, ...] = ()
+    timeout_s: float = 30.0
+    start_timeout_s: float = 30.0
+    stop_grace_s: float = 5.0
+    limits: Limits = field(default_factory=lambda: Limits(memory_mb=4096, open_files=1024))
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    max_frame: int = DEFAULT_MAX_FRAME

@@ -1,0 +1,260 @@
+"""A plugin's child process: a fresh interpreter in its own session with a private folder.
+
+The child is ``sys.executable -I`` started with a scrubbed environment, ``stdin`` from
+``/dev/null``, ``stdout``/``stderr`` piped into host log lines, and one end of a Unix
+socketpair as its protocol channel (never stdin/stdout). It is a fresh interpreter
+(fork-and-exec through :mod:`subprocess`, the same guarantee as multiprocessing's
+``spawn``: nothing of the host's threads or state is inherited). Its bootstrap reads one
+JSON start frame with the host's ``sys.path`` (so it finds exactly the host's packages
+without relying on the environment), then calls the entry function the host named with
+the channel's file descriptor and that frame.
+
+The child leads its own session and process group, so stopping it reaches every
+grandchild that did not leave the group: a polite ``SIGTERM`` to the group, a bounded
+wait, then ``SIGKILL`` to the group, each step logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..limits import Limits
+from .channel import DEFAULT_MAX_FRAME, Channel
+from .output import OutputPump
+
+__all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_channel", "child_environment"]
+
+log = logging.getLogger(__name__)
+
+#: What a child always gets besides the passed-through variables. HOME and TMPDIR are set
+#: to its private folder; PATH is the host's only when passed through.
+BASE_ENVIRONMENT: Mapping[str, str] = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LC_CTYPE": "C.UTF-8",
+}
+
+# Standard library only: it runs before sys.path is set. Reads one length-prefixed JSON
+# frame from the channel and calls init["entry"] ("module:function") with (fd, init).
+_BOOTSTRAP = """\
+import importlib, json, os, sys
+fd = int(sys.argv[1])
+os.set_inheritable(fd, False)
+def read(n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            sys.exit(70)
+        data += chunk
+    return data
+init = json.loads(read(int.from_bytes(read(4), "big")))
+sys.path[:] = init["sys_path"]
+module, _, function = init["entry"].partition(":")
+getattr(importlib.import_module(module), function)(fd, init)
+"""
+
+
+def child_environment(passthrough: Iterable[str], workdir: str) -> dict[str, str]:
+    """Return the environment of a child: the passed-through variables and the minimum.
+
+    Args:
+        passthrough: Names of host variables the child may see (missing ones are skipped).
+        workdir: The child's private folder, its ``HOME`` and ``TMPDIR``.
+    """
+    env = dict(BASE_ENVIRONMENT)
+    env.update({"HOME": workdir, "TMPDIR": workdir})
+    env.update({name: os.environ[name] for name in passthrough if name in os.environ})
+    return env
+
+
+def child_channel(fd: int, init: Mapping[str, Any]) -> Channel:
+    """In the child: apply the limits of the start frame and return the channel.
+
+    Called first by every entry function, before it imports any plugin code.
+    """
+    Limits.from_wire(init["limits"]).apply()
+    return Channel(socket.socket(fileno=fd), max_frame=int(init["max_frame"]))
+
+
+def _host_sys_path() -> list[str]:
+    return [os.path.abspath(entry) if entry else os.getcwd() for entry in sys.path]
+
+
+class ChildProcess:
+    """A started child; see the module docstring for what it gets.
+
+    Build one with :meth:`start`. ``channel`` is the host's end of the protocol socket.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        proc: subprocess.Popen[bytes],
+        channel: Channel,
+        workdir: str,
+        pidfd: int | None,
+    ) -> None:
+        self.name = name
+        self.proc = proc
+        self.pid = proc.pid
+        self.channel = channel
+        self.workdir = workdir
+        self._pidfd = pidfd
+        assert proc.stdout is not None and proc.stderr is not None
+        self.output = OutputPump(name, {"stdout": proc.stdout, "stderr": proc.stderr})
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        entry: str,
+        *,
+        limits: Limits,
+        env_passthrough: Iterable[str] = (),
+        max_frame: int = DEFAULT_MAX_FRAME,
+        faulthandler: bool = False,
+        init: Mapping[str, Any] | None = None,
+    ) -> ChildProcess:
+        """Spawn a child that runs ``entry`` (``"module:function"``) and send its start frame.
+
+        Args:
+            name: The plugin's name, for logs and the folder's prefix.
+            entry: The function the child calls with ``(fd, init)``.
+            limits: rlimits the child applies before importing plugin code.
+            env_passthrough: Host environment variables the child may see.
+            max_frame: The channel's frame size cap in bytes.
+            faulthandler: Print a traceback on stderr if the child dies of a signal.
+            init: Extra JSON-safe fields for the start frame.
+
+        Raises:
+            OSError: the process could not be started.
+        """
+        workdir = tempfile.mkdtemp(prefix=f"flowstone-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}-")
+        host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [sys.executable, "-I", "-u", *(["-X", "faulthandler"] if faulthandler else [])]
+        try:
+            proc = subprocess.Popen(
+                [*argv, "-c", _BOOTSTRAP, str(child_sock.fileno())],
+                env=child_environment(env_passthrough, workdir),
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(child_sock.fileno(),),
+                start_new_session=True,
+            )
+        except BaseException:
+            host_sock.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        finally:
+            child_sock.close()
+        pidfd = os.pidfd_open(proc.pid) if hasattr(os, "pidfd_open") else None
+        channel = Channel(host_sock, max_frame=max_frame, watch_fd=pidfd)
+        child = cls(name, proc, channel, workdir, pidfd)
+        log.debug("Started plugin %s as pid %d in %s", name, proc.pid, workdir)
+        start = {
+            "sys_path": _host_sys_path(),
+            "entry": entry,
+            "name": name,
+            "limits": limits.to_wire(),
+            "max_frame": max_frame,
+            **(init or {}),
+        }
+        try:
+            child.channel.send(json.dumps(start).encode(), None)
+        except BaseException:
+            child.kill()
+            raise
+        return child
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once reaped (negative: killed by that signal), else ``None``."""
+        return self.proc.returncode
+
+    def exit_description(self) -> str:
+        """Describe how the child ended: ``exited with code 3``, ``killed by SIGSEGV``."""
+        code = self.proc.returncode
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by {_signal_name(-code)}"
+        return f"exited with code {code}"
+
+    def wait_exit(self, timeout: float | None) -> bool:
+        """Wait until the child exits, without reaping it; return whether it did."""
+        if self._pidfd is None:
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+
+    def stop(self, grace_s: float) -> None:
+        """Stop politely: SIGTERM to the group, wait ``grace_s``, then SIGKILL the group.
+
+        The group is killed even when the child exited in time, so grandchildren that
+        ignored SIGTERM go too. Idempotent.
+        """
+        if self.proc.returncode is None and not self.wait_exit(0):
+            log.info(
+                "Stopping plugin %s (pid %d): SIGTERM to its process group", self.name, self.pid
+            )
+            self._signal_group(signal.SIGTERM)
+            if self.wait_exit(grace_s):
+                log.info("Plugin %s (pid %d) exited after SIGTERM", self.name, self.pid)
+            else:
+                log.warning(
+                    "Plugin %s (pid %d) still running %.1f s after SIGTERM",
+                    self.name,
+                    self.pid,
+                    grace_s,
+                )
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, reap the child and release its folder. Idempotent."""
+        if self.proc.returncode is None:
+            if not self.wait_exit(0):
+                log.info("Killing the process group of plugin %s (pid %d)", self.name, self.pid)
+            self._signal_group(signal.SIGKILL)  # also any grandchild left in the group
+            self.proc.wait()
+            log.info("Plugin %s (pid %d) %s", self.name, self.pid, self.exit_description())
+        self._release()
+
+    def _signal_group(self, signum: int) -> None:
+        # The leader is not reaped yet (a zombie at worst), so its pid still names the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signum)
+
+    def _release(self) -> None:
+        self.channel.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        self.output.join(1.0)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
