@@ -1,0 +1,1 @@
+"""The host daemon: lifecycle, reload transaction, watcher, admin HTTP API, metrics, logs."""
