@@ -61,14 +61,16 @@ class ResourceContract(PluginChecks):
         return resource_plugin.teardown
 
     @pytest.fixture
-    def handle(self, resource_plugin: Resource, resource_config: dict[str, Any]) -> Iterator[Any]:
+    def resource_handle(
+        self, resource_plugin: Resource, resource_config: dict[str, Any]
+    ) -> Iterator[Any]:
         """A handle from ``setup``, torn down once when the test ends."""
         handle = resource_plugin.setup(resource_config)
         yield handle
         resource_plugin.teardown(handle)
 
-    def test_setup_returns_a_handle(self, handle: Any) -> None:
-        assert handle is not None, "setup() returned None instead of a usable handle"
+    def test_setup_returns_a_handle(self, resource_handle: Any) -> None:
+        assert resource_handle is not None, "setup() returned None instead of a usable handle"
 
     def test_teardown_releases_the_handle_without_raising(
         self, resource_plugin: Resource, resource_config: dict[str, Any]
@@ -87,9 +89,9 @@ class ResourceContract(PluginChecks):
         resource_plugin.teardown(handle)
 
     def test_health_check_of_a_live_handle_is_healthy_or_none(
-        self, resource_plugin: Resource, handle: Any
+        self, resource_plugin: Resource, resource_handle: Any
     ) -> None:
-        health = resource_plugin.health_check(handle)
+        health = resource_plugin.health_check(resource_handle)
         assert_health_or_none(health, "of a live handle")
         assert health is None or health.healthy, f"a fresh handle reports {health!r}"
 
