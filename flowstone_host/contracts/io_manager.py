@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Hashable
 from typing import Any
 
 from ..errors import NotSupported
@@ -14,7 +13,7 @@ __all__ = ["IOManager", "Partition"]
 #: A partition value: ``None`` (unpartitioned), ``str``, ``int``, ``datetime.date``,
 #: ``datetime.datetime``, a tuple of these, or a mapping of ``str`` to these. See
 #: :mod:`flowstone_host.partitions` for the canonical string key of each.
-Partition = Hashable | None
+Partition = Any
 
 
 class IOManager(Plugin):

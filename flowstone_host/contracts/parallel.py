@@ -23,9 +23,13 @@ class ParallelCoordinator(Plugin):
     - ``schedule_branches`` moves every pending branch to ``running`` and returns their
       names; calling it again returns no branch twice.
     - A branch's first outcome is final: completing or failing it twice counts once.
+    - ``complete_branch`` and ``fail_branch`` return the execution's status after recording:
+      ``pending`` (nothing scheduled or finished yet), ``running``, ``ready_for_join`` or
+      ``failed``.
     - The execution is ``ready_for_join`` exactly when every branch has finished and every
       required branch completed; the failure of a required branch makes it ``failed`` at
-      once; optional branches may fail without failing it.
+      once, and it stays ``failed`` whatever the other branches do; optional branches may
+      fail without failing it.
     - ``execute_join`` runs ``join_fn`` once, with ``{branch: result}`` of the completed
       branches, records the result and marks the execution ``complete``; a second call
       returns the recorded result without running ``join_fn`` again.

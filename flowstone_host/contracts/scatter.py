@@ -67,11 +67,13 @@ class ScatterCoordinator(Plugin):
     - A key's first outcome is final: ``complete()`` or ``fail()`` of the same key twice
       counts once, and an outcome recorded after the other is ignored.
     - The barrier becomes ``complete`` exactly when its key set is final and every key has
-      completed or failed within the tolerated threshold; never earlier.
+      completed or failed within the tolerated threshold; never earlier. An empty final key
+      set is ``complete`` at once.
     - Failures beyond ``tolerated_failures`` (``{"count": N}`` at once, or ``{"percent": P}``
       of the final key set) turn it ``threshold_exceeded``; see :func:`threshold_exceeded`.
-    - Once ``complete``, ``threshold_exceeded`` or ``cancelled``, the status never changes
-      and further outcomes are ignored.
+    - Once ``complete``, ``threshold_exceeded`` or ``cancelled``, the status never changes,
+      further outcomes are ignored (counts stay as they were) and ``complete``/``fail``
+      return that status.
     - ``gather`` returns ``{key: result}`` for every completed key, failed keys excluded.
     - An unknown barrier id raises :class:`~flowstone_host.NotFound` from every method.
     - Methods are safe to call from several threads (and, for shared backends, processes).
@@ -93,7 +95,8 @@ class ScatterCoordinator(Plugin):
             run_id: The run this scatter belongs to.
             asset: The scatter asset.
             partition: The partition being materialized.
-            tolerated_failures: ``{"count": N}``, ``{"percent": P}`` or ``None``.
+            tolerated_failures: ``{"count": N}``, ``{"percent": P}`` or ``None``; anything
+                else is refused (:func:`check_tolerated` is the rule).
             **opts: Implementation options, ignored when unknown.
 
         Raises:

@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..contracts.parallel import ParallelCoordinator
 from ..contracts.routing import RoutingCoordinator
@@ -52,6 +52,7 @@ class MemoryScatterCoordinator(ScatterCoordinator):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
+    config_schema: ClassVar[dict[str, Any]] = {}  # no settings: any config key is a typo
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -156,6 +157,7 @@ class MemoryParallelCoordinator(ParallelCoordinator):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
+    config_schema: ClassVar[dict[str, Any]] = {}  # no settings: any config key is a typo
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -253,6 +255,7 @@ class MemoryRoutingCoordinator(RoutingCoordinator):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
+    config_schema: ClassVar[dict[str, Any]] = {}  # no settings: any config key is a typo
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(config)
