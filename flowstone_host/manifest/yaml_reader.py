@@ -29,7 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .issues import Issue, Position
 
-__all__ = ["ReadLimits", "ReadResult", "YamlDocument", "read_file", "read_text"]
+__all__ = ["DEFAULT_LIMITS", "ReadLimits", "ReadResult", "YamlDocument", "read_file", "read_text"]
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -65,6 +65,10 @@ class ReadLimits:
     max_bytes: int = 4 * 1024 * 1024
     max_depth: int = 64
     max_nodes: int = 100_000
+
+
+#: The bounds used when none are given.
+DEFAULT_LIMITS = ReadLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,7 @@ class _Problem(Exception):
         self.code, self.message, self.node = code, message, node
 
 
-def read_file(path: str | os.PathLike[str], limits: ReadLimits = ReadLimits()) -> ReadResult:
+def read_file(path: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMITS) -> ReadResult:
     """Read every document of a YAML file, safely and within ``limits``.
 
     Never raises for bad content: unreadable, oversized, non-UTF-8 and malformed files
@@ -149,7 +153,7 @@ def read_file(path: str | os.PathLike[str], limits: ReadLimits = ReadLimits()) -
     return read_text(text, name, limits)
 
 
-def read_text(text: str, file: str = "<string>", limits: ReadLimits = ReadLimits()) -> ReadResult:
+def read_text(text: str, file: str = "<string>", limits: ReadLimits = DEFAULT_LIMITS) -> ReadResult:
     """Read every document of YAML ``text`` as if it came from ``file``."""
     documents: list[YamlDocument] = []
     issues: list[Issue] = []

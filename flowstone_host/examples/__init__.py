@@ -1,0 +1,1 @@
+"""Example callables used by the demo pipeline in ``plugins.d/``."""

@@ -1,0 +1,109 @@
+"""Entry-point discovery and class import: the one module that talks to stevedore.
+
+Discovery reads :mod:`importlib.metadata`, which knows each entry point's distribution and
+version. Importing goes through stevedore's ``NamedExtensionManager`` so that only the named
+entry point is imported, and an import failure is collected through
+``on_load_failure_callback`` and raised as a :class:`PluginLoadError`.
+
+Both layers cache: stevedore in memory (per ``sys.path``) and on disk (keyed by the mtimes
+of ``sys.path`` entries), this module per namespace. :func:`refresh` drops the in-memory
+caches so a distribution installed while the host runs is seen on the next reload; the disk
+cache invalidates itself because installing changes those mtimes.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+from dataclasses import dataclass
+from typing import Any
+
+from stevedore import ExtensionManager, NamedExtensionManager
+
+from ..errors import NotFound, PluginLoadError
+
+__all__ = ["EntryPointInfo", "discover", "find", "load_class", "refresh"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPointInfo:
+    """One discovered entry point.
+
+    Attributes:
+        namespace: The entry-point group, e.g. ``"flowstone.io_managers"``.
+        name: The entry-point name, what ``spec.plugin`` says.
+        target: ``"module:attribute"``.
+        distribution: The distribution that declares it, or ``None`` if unknown.
+        version: That distribution's version, or ``None``.
+    """
+
+    namespace: str
+    name: str
+    target: str
+    distribution: str | None
+    version: str | None
+
+
+@functools.cache
+def discover(namespace: str) -> tuple[EntryPointInfo, ...]:
+    """Return the entry points of ``namespace``, sorted by name, without importing any."""
+    found: dict[tuple[str, str], EntryPointInfo] = {}
+    for ep in importlib.metadata.entry_points(group=namespace):
+        dist = getattr(ep, "dist", None)
+        info = EntryPointInfo(
+            namespace,
+            ep.name,
+            ep.value,
+            dist.metadata["Name"] if dist is not None else None,
+            dist.version if dist is not None else None,
+        )
+        found.setdefault((ep.name, ep.value), info)  # a dist seen twice on sys.path
+    return tuple(sorted(found.values(), key=lambda i: (i.name, i.target)))
+
+
+def find(namespace: str, name: str) -> EntryPointInfo | None:
+    """Return the entry point ``name`` of ``namespace``, or ``None``."""
+    return next((info for info in discover(namespace) if info.name == name), None)
+
+
+@functools.cache
+def load_class(namespace: str, name: str) -> Any:
+    """Import and return the object entry point ``name`` of ``namespace`` points at.
+
+    Only that entry point is imported; nothing is instantiated.
+
+    Raises:
+        NotFound: no such entry point.
+        PluginLoadError: importing it failed; the original exception is the cause.
+    """
+    failures: list[BaseException] = []
+    manager = NamedExtensionManager(
+        namespace,
+        names=[name],
+        invoke_on_load=False,
+        on_load_failure_callback=lambda _m, _ep, exc: failures.append(exc),
+    )
+    if failures:
+        exc = failures[0]
+        raise PluginLoadError(
+            f"Entry point {name!r} in {namespace} failed to import: "
+            f"{type(exc).__name__}: {exc}. Fix or reinstall the distribution that provides it.",
+            plugin=name,
+            namespace=namespace,
+        ) from exc
+    if name not in manager.names():
+        raise NotFound(f"No entry point {name!r} in {namespace}.", plugin=name, namespace=namespace)
+    return manager[name].plugin
+
+
+def refresh() -> None:
+    """Forget cached entry points and classes, so new installs and upgrades are seen."""
+    importlib.invalidate_caches()
+    discover.cache_clear()
+    load_class.cache_clear()
+    ExtensionManager.ENTRY_POINT_CACHE.clear()
+    stevedore_cache = getattr(importlib.import_module("stevedore._cache"), "_c", None)
+    internal = getattr(stevedore_cache, "_internal", None)
+    if isinstance(internal, dict):
+        internal.clear()  # private, so guarded: the disk cache still self-invalidates

@@ -1,0 +1,189 @@
+"""The host config (``config/host.yaml``, ``kind: HostConfig``): reading it into a frozen model.
+
+Defaults live once, in ``schemas/host-config.schema.json`` (``default`` keywords); this
+module applies them. Relative paths are resolved against the folder of the config file.
+The host config may read any environment variable (``${FLOWSTONE_ADMIN_TOKEN:-}``); it is
+the manifests whose access :attr:`HostConfig.env_allow` restricts.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import interpolate
+from ..errors import ConfigError
+from .issues import Issue, Position
+from .schema import schema_files
+from .shape import shape_issues
+from .yaml_reader import read_file
+
+__all__ = ["Admin", "HostConfig", "Reload", "Sandbox", "read_host_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sandbox:
+    """Which distributions may load, and the limits of sandboxed child processes."""
+
+    allow: tuple[str, ...]
+    deny: tuple[str, ...]
+    import_timeout_s: float
+    call_timeout_s: float
+    memory_mb: int
+    cpu_s: int
+
+    def allows(self, distribution: str) -> bool:
+        """Return whether ``distribution`` matches an allow pattern and no deny pattern."""
+        return _matches(distribution, self.allow) and not _matches(distribution, self.deny)
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """The admin API: where it listens and the token mutating calls need ('' for none)."""
+
+    listen: str
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """When manifests are re-read."""
+
+    debounce_ms: int
+    rescan_interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    """The validated host config; build it with :func:`read_host_config`.
+
+    Attributes:
+        path: The file it was read from, or ``None`` for the built-in defaults.
+        plugins_dir: The manifest folder the host reads and watches.
+        overlays: Folders read after ``plugins_dir``, in order, merging over it.
+        state_dir: Folder for run records and embedded state.
+        sandbox: Distribution policy and child-process limits.
+        admin: The admin API settings.
+        reload: Debounce and rescan interval.
+        env_allow: Patterns of the environment variables manifests may read.
+        callables_allow: Patterns of the modules whose callables assets may name.
+    """
+
+    path: Path | None
+    plugins_dir: Path
+    overlays: tuple[Path, ...]
+    state_dir: Path
+    sandbox: Sandbox
+    admin: Admin
+    reload: Reload
+    env_allow: tuple[str, ...]
+    callables_allow: tuple[str, ...]
+
+    @property
+    def manifest_folders(self) -> tuple[Path, ...]:
+        """The manifest layers in order: ``plugins_dir``, then each overlay."""
+        return (self.plugins_dir, *self.overlays)
+
+    def env_allowed(self, name: str) -> bool:
+        """Return whether manifests may read environment variable ``name``."""
+        return _matches(name, self.env_allow)
+
+    def callable_allowed(self, module: str) -> bool:
+        """Return whether assets may use callables from ``module``."""
+        return _matches(module, self.callables_allow)
+
+    @classmethod
+    def defaults(cls, base: Path | None = None) -> HostConfig:
+        """Return the built-in defaults, relative paths resolved against ``base`` (cwd)."""
+        return _build({}, base or Path.cwd() / "config", None)
+
+
+def read_host_config(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> HostConfig:
+    """Read, check and interpolate a host config file.
+
+    Args:
+        path: The ``kind: HostConfig`` YAML file.
+        environ: Where ``${VAR}`` is read; ``os.environ`` by default.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or invalid; ``details["issues"]``
+            lists every problem with its position.
+    """
+    result = read_file(path)
+    issues = list(result.issues)
+    documents = [d for d in result.documents if not _add(issues, shape_issues(d))]
+    if not issues and (len(documents) != 1 or documents[0].data["kind"] != "HostConfig"):
+        issues.append(_not_host_config(str(path), result.documents))
+    if issues:
+        raise _config_error(str(path), issues)
+    interpolated = interpolate(
+        documents[0].data["spec"], os.environ if environ is None else environ
+    )
+    if interpolated.problems:
+        doc = documents[0]
+        issues = [
+            Issue(doc.position(("spec", *p.path)), ("spec", *p.path), p.code, p.message)
+            for p in interpolated.problems
+        ]
+        raise _config_error(str(path), issues)
+    return _build(interpolated.value, Path(path).resolve().parent, Path(path))
+
+
+def _add(issues: list[Issue], found: list[Issue]) -> bool:
+    issues.extend(found)
+    return bool(found)
+
+
+def _build(spec: Mapping[str, Any], base: Path, path: Path | None) -> HostConfig:
+    values = _with_defaults(spec, schema_files()["host-config.schema.json"])
+    sandbox, limits = values["sandbox"]["policy"], values["sandbox"]["limits"]
+    return HostConfig(
+        path=path,
+        plugins_dir=_resolve(base, values["plugins_dir"]),
+        overlays=tuple(_resolve(base, folder) for folder in values["overlays"]),
+        state_dir=_resolve(base, values["state_dir"]),
+        sandbox=Sandbox(tuple(sandbox["allow"]), tuple(sandbox["deny"]), **limits),
+        admin=Admin(values["admin"]["listen"], values["admin"].get("token", "")),
+        reload=Reload(**values["reload"]),
+        env_allow=tuple(values["env"]["allow"]),
+        callables_allow=tuple(values["callables"]["allow"]),
+    )
+
+
+def _resolve(base: Path, folder: str) -> Path:
+    return Path(os.path.normpath(base / folder))
+
+
+def _with_defaults(value: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(value)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in result and "default" in sub:
+            result[key] = sub["default"]
+        elif sub.get("type") == "object" and "properties" in sub:
+            result[key] = _with_defaults(result.get(key, {}), sub)
+    return result
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _not_host_config(file: str, documents: Any) -> Issue:
+    position = documents[0].position(("kind",)) if documents else None
+    message = "A host config file holds exactly one document of kind HostConfig; fix the file."
+    return Issue(position or Position(file, 1, 1), ("kind",), "shape.host_config", message)
+
+
+def _config_error(file: str, issues: list[Issue]) -> ConfigError:
+    lines = "\n".join(issue.to_text() for issue in issues)
+    return ConfigError(
+        f"Invalid host config {file}:\n{lines}",
+        details={"issues": [issue.to_dict() for issue in issues]},
+        file=file,
+    )

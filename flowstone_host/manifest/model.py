@@ -1,0 +1,172 @@
+"""The frozen, typed model of validated manifests: what the host builds registries from.
+
+Mappings are read-only (:class:`types.MappingProxyType`, lists become tuples) all the way
+down; :func:`thaw` turns them back into plain data for output. Equality ignores where a
+declaration was written, so a reload can keep every declaration that compares equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ..config import FieldPath
+from ..contracts.versions import CONTRACTS
+from .issues import Position
+
+__all__ = [
+    "Asset",
+    "Branch",
+    "Declaration",
+    "ManifestSet",
+    "Parallel",
+    "Routing",
+    "Scatter",
+    "freeze",
+    "thaw",
+]
+
+
+def freeze(value: Any) -> Any:
+    """Return a deeply read-only copy: mappings as ``MappingProxyType``, lists as tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Return plain ``dict``/``list`` data from a frozen value (for JSON and YAML output)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """A plugin declaration (every kind except ``Asset``).
+
+    Attributes:
+        kind: ``IOManager``, ``ItemReader``, ... (:data:`CONTRACTS` keys).
+        name: ``metadata.name``.
+        plugin: Entry-point name in the kind's namespace.
+        config: The plugin config: ``spec.config`` merged across layers, then validated,
+            coerced and completed with defaults by the plugin's ``config_schema``.
+        contract: The accepted contract range, if the declaration gives one.
+        isolation: ``"inprocess"`` or ``"process"``.
+        timeout_s: Per-call time limit, if any.
+        env: Variables passed to a process-isolated plugin.
+        env_paths: Config paths (below ``config``) whose values came from the environment.
+        source: Where it is declared (its ``metadata.name``), last layer first.
+        sources: Every layer's position, earliest first.
+    """
+
+    kind: str
+    name: str
+    plugin: str
+    config: Mapping[str, Any]
+    contract: str | None = None
+    isolation: str = "inprocess"
+    timeout_s: float | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    env_paths: frozenset[FieldPath] = field(default=frozenset(), compare=False)
+    source: Position | None = field(default=None, compare=False)
+    sources: tuple[Position, ...] = field(default=(), compare=False)
+
+    @property
+    def namespace(self) -> str:
+        """The entry-point namespace of the kind, e.g. ``flowstone.io_managers``."""
+        return CONTRACTS[self.kind].namespace
+
+
+@dataclass(frozen=True, slots=True)
+class Scatter:
+    """How a scatter asset fans out; ``resolved_reader_config`` is what the reader gets."""
+
+    reader: str
+    item: str
+    batch_size: int = 100
+    max_concurrency: int = 4
+    tolerated_failures: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"count": 0})
+    )
+    gather: str | None = None
+    reader_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    resolved_reader_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One branch of a parallel asset."""
+
+    compute: str
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Parallel:
+    """The branches of a parallel asset and the callable that joins their results."""
+
+    branches: Mapping[str, Branch]
+    join: str
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """A routing asset's router and its branch-to-asset routes."""
+
+    router: str
+    routes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """An ``Asset`` document.
+
+    Attributes:
+        compute: ``"module:function"``; ``None`` for scatter, parallel and routing assets,
+            whose output comes from ``gather``, ``join`` or the routed asset.
+        io_config: The asset's own override, as written (interpolated).
+        resolved_io_config: What its IO manager gets for it: plugin defaults < the IO
+            manager's ``spec.config`` < ``io_config``, validated by the plugin's schema.
+        partitions: A tuple of values, or a mapping of dimension to such tuples; ``None``
+            when unpartitioned.
+    """
+
+    name: str
+    compute: str | None = None
+    deps: tuple[str, ...] = ()
+    io_manager: str = "default"
+    io_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    resolved_io_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    partitions: Any = None
+    scatter: Scatter | None = None
+    parallel: Parallel | None = None
+    routing: Routing | None = None
+    description: str = ""
+    env_paths: frozenset[FieldPath] = field(default=frozenset(), compare=False)
+    source: Position | None = field(default=None, compare=False)
+    sources: tuple[Position, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSet:
+    """Every valid declaration and asset, by kind and name."""
+
+    declarations: Mapping[tuple[str, str], Declaration] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    assets: Mapping[str, Asset] = field(default_factory=lambda: MappingProxyType({}))
+
+    def of_kind(self, kind: str) -> tuple[Declaration, ...]:
+        """Return the declarations of ``kind``, in the order they were read."""
+        return tuple(d for (k, _), d in self.declarations.items() if k == kind)
+
+    def get(self, kind: str, name: str) -> Declaration | None:
+        """Return declaration ``name`` of ``kind``, or ``None``."""
+        return self.declarations.get((kind, name))

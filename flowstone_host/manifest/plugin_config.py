@@ -1,0 +1,191 @@
+"""Layer (c): plugin config, checked against each plugin's own cerberus ``config_schema``.
+
+The entry point named by ``spec.plugin`` must exist in the kind's namespace. Its class is
+imported to read ``config_schema`` (importing is allowed; building an instance is not), and
+the config is validated and normalised with it: coercion and defaults included. An asset's
+``io_config`` / a scatter's ``reader_config`` is deep-merged over its declaration's config
+and checked the same way. Messages never repeat config values: they may come from the
+environment or be secrets.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cerberus
+
+from ..config import FieldPath, deep_merge
+from ..contracts.versions import CONTRACTS
+from ..errors import FlowStoneError
+from ..loading import entry_points
+from .assembly import Declared, Source
+from .issues import Issue
+from .shape import did_you_mean
+
+__all__ = ["ConfigCheck", "check_config", "plugin_class"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigCheck:
+    """The outcome of checking one config: the normalised config, or the issues."""
+
+    config: dict[str, Any]
+    issues: tuple[Issue, ...]
+
+
+def plugin_class(item: Declared) -> tuple[Any, Issue | None]:
+    """Return the class ``spec.plugin`` names in ``item``'s namespace, or an issue."""
+    namespace = CONTRACTS[item.kind].namespace
+    name = item.data["spec"]["plugin"]
+    path: FieldPath = ("spec", "plugin")
+    if entry_points.find(namespace, name) is None:
+        known = [info.name for info in entry_points.discover(namespace)]
+        message = (
+            f"No plugin {name!r} in {namespace}{did_you_mean(name, known)} (installed: "
+            f"{', '.join(known) or 'none'}). Install the distribution that provides it, or "
+            "fix the name; `flowstone-host plugins` lists what is installed."
+        )
+        return None, _issue(item.origin(path), path, "plugin.unknown", message)
+    try:
+        return entry_points.load_class(namespace, name), None
+    except FlowStoneError as exc:
+        return None, _issue(item.origin(path), path, "plugin.import_failed", exc.message)
+
+
+def check_config(
+    plugin: Any, layers: list[tuple[Declared, FieldPath]], label: str, *, partial: bool = False
+) -> ConfigCheck:
+    """Merge config layers (lowest first) and check them against ``plugin.config_schema``.
+
+    Args:
+        plugin: The plugin class.
+        layers: ``(document, path of its config)`` pairs, e.g. the IO manager's
+            ``spec.config`` then an asset's ``spec.io_config``; positions come from them.
+        label: The plugin's name for messages.
+        partial: Skip ``required`` rules: an item reader's declaration is completed by
+            each asset's ``reader_config`` and checked in full there.
+    """
+    merged = deep_merge({}, *(_at(item.data, path) for item, path in layers))
+    schema = getattr(plugin, "config_schema", None)
+    if schema is None:
+        return ConfigCheck(merged, ())
+    item, path = layers[-1]
+    try:
+        validator = _validator(plugin)
+    except Exception as exc:  # a broken schema is the plugin author's bug, not the user's
+        message = (
+            f"Plugin {label!r} has an invalid config_schema ({type(exc).__name__}); report it "
+            "to the plugin's author."
+        )
+        return ConfigCheck(merged, (_issue(item.origin(path), path, "plugin.bad_schema", message),))
+    if validator.validate(merged, update=partial):
+        return ConfigCheck(dict(validator.document), ())
+    issues = [
+        _config_issue(error, layers, label, plugin.config_schema)
+        for error in _leaves(validator._errors)
+    ]
+    return ConfigCheck(merged, tuple(issues))
+
+
+@functools.cache
+def _validator(plugin: type) -> cerberus.Validator:
+    return cerberus.Validator(dict(plugin.config_schema))
+
+
+def _leaves(errors: Any) -> Iterator[Any]:
+    for error in errors:
+        if error.is_group_error:
+            yield from _leaves(error.child_errors)
+        else:
+            yield error
+
+
+def _config_issue(
+    error: Any, layers: list[tuple[Declared, FieldPath]], label: str, schema: Mapping[str, Any]
+) -> Issue:
+    inner = tuple(error.document_path)
+    rule = _rule(error)
+    message = _rule_message(error, rule, inner, label, schema)
+    for item, base in reversed(layers):
+        if _has(item.data, (*base, *inner)):
+            path = (*base, *inner)
+            at_key = rule == "unknown"
+            return _issue(item.origin(path), path, "plugin.config", message, at_key=at_key)
+    item, base = layers[0]  # a missing key: point at the declaration's config
+    path = (*base, *inner)
+    return _issue(item.origin(base), path, "plugin.config", message, at_key=True)
+
+
+def _rule(error: Any) -> str:
+    if error.code == cerberus.errors.UNKNOWN_FIELD.code:
+        return "unknown"
+    if error.code == cerberus.errors.REQUIRED_FIELD.code:
+        return "required"
+    return str(error.rule)
+
+
+_RULES = {
+    "type": "must be of type {}",
+    "allowed": "must be one of: {}",
+    "min": "must be at least {}",
+    "max": "must be at most {}",
+    "minlength": "must have at least {} item(s) or character(s)",
+    "maxlength": "must have at most {} item(s) or character(s)",
+    "regex": "must match the pattern {}",
+    "empty": "must not be empty",
+    "nullable": "must not be null",
+    "coerce": "could not be converted to the expected type",
+}
+
+
+def _rule_message(
+    error: Any, rule: str, inner: FieldPath, label: str, schema: Mapping[str, Any]
+) -> str:
+    key = ".".join(str(p) for p in inner) or "config"
+    if rule == "unknown":
+        known = _known_keys(schema, inner[:-1])
+        hint = did_you_mean(str(inner[-1]), known) if inner else ""
+        listed = f" (known: {', '.join(known)})" if known and not hint else ""
+        return (
+            f"{key!r} is not a config key of plugin {label!r}{hint}{listed}; remove or rename it."
+        )
+    if rule == "required":
+        return f"Plugin {label!r} requires config key {key!r}; add it."
+    constraint = error.constraint
+    if isinstance(constraint, list | tuple):
+        constraint = ", ".join(str(c) for c in constraint)
+    template = _RULES.get(rule, f"fails the plugin's rule {rule!r}")
+    return f"Config key {key!r} of plugin {label!r} {template.format(constraint)}; fix the value."
+
+
+def _known_keys(schema: Mapping[str, Any], parents: FieldPath) -> list[str]:
+    level: Any = schema
+    for part in parents:
+        rules = level.get(part, {}) if isinstance(level, Mapping) else {}
+        level = rules.get("schema", {}) if isinstance(rules, Mapping) else {}
+    return [str(k) for k in level] if isinstance(level, Mapping) else []
+
+
+def _at(data: Mapping[str, Any], path: FieldPath) -> Mapping[str, Any]:
+    value: Any = data
+    for part in path:
+        value = value.get(part, {}) if isinstance(value, Mapping) else {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def _has(data: Mapping[str, Any], path: FieldPath) -> bool:
+    value: Any = data
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def _issue(
+    source: Source, path: FieldPath, code: str, message: str, *, at_key: bool = False
+) -> Issue:
+    return Issue(source.position(path, at_key=at_key), path, code, message, source.document.index)

@@ -1,0 +1,138 @@
+"""Layer (b): cross-references between documents.
+
+Checks that every name an asset uses is declared (its IO manager, scatter reader,
+dependencies and route targets), that callables come from modules the host config allows,
+that assets do not depend on each other in a cycle (the cycle is named), and that no host
+config hides among the manifests. Names unique per kind are checked while merging layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ..config import FieldPath
+from .assembly import Declared
+from .host_config import HostConfig
+from .issues import Issue
+from .shape import did_you_mean
+
+__all__ = ["reference_issues"]
+
+_LABELS = {"IOManager": "IO manager", "ItemReader": "item reader", "Asset": "asset"}
+
+
+def reference_issues(declared: Sequence[Declared], host: HostConfig) -> list[Issue]:
+    """Return every broken reference among ``declared`` (merged, shape-valid documents)."""
+    names: dict[str, list[str]] = {}
+    for item in declared:
+        names.setdefault(item.kind, []).append(item.name)
+    names.setdefault("IOManager", []).append("default")  # the built-in memory fallback
+    issues: list[Issue] = []
+    assets = [item for item in declared if item.kind == "Asset"]
+    for item in declared:
+        if item.kind == "HostConfig":
+            issues.append(_issue(item, ("kind",), "ref.host_config", _HOST_CONFIG_MESSAGE))
+    for asset in assets:
+        issues.extend(_missing_names(asset, names))
+        issues.extend(_denied_callables(asset, host))
+    issues.extend(_cycles(assets))
+    return issues
+
+
+_HOST_CONFIG_MESSAGE = (
+    "A HostConfig document does not belong among manifests; move it to config/host.yaml "
+    "(or pass it with --config)."
+)
+
+
+def _references(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str, str]]:
+    """Yield ``(path, kind, name)`` for every name an asset spec refers to."""
+    yield ("spec", "io_manager"), "IOManager", spec.get("io_manager", "default")
+    for index, dep in enumerate(spec.get("deps", [])):
+        yield ("spec", "deps", index), "Asset", dep
+    if "scatter" in spec:
+        yield ("spec", "scatter", "reader"), "ItemReader", spec["scatter"]["reader"]
+    for branch, target in spec.get("routing", {}).get("routes", {}).items():
+        yield ("spec", "routing", "routes", branch), "Asset", target
+
+
+def _missing_names(asset: Declared, names: Mapping[str, list[str]]) -> Iterator[Issue]:
+    for path, kind, name in _references(asset.data["spec"]):
+        declared = names.get(kind, [])
+        if name in declared:
+            continue
+        label = _LABELS[kind]
+        listed = ", ".join(sorted(set(declared))) or "none"
+        message = (
+            f"No {label} named {name!r}{did_you_mean(name, declared)} (declared: {listed}). "
+            f"Fix the name, or add a {kind} document named {name!r}."
+        )
+        yield _issue(asset, path, f"ref.unknown_{kind.lower()}", message)
+
+
+def _callables(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str]]:
+    if "compute" in spec:
+        yield ("spec", "compute"), spec["compute"]
+    for part, keys in (("scatter", ("item", "gather")), ("parallel", ("join",))):
+        for key in keys:
+            if key in spec.get(part, {}):
+                yield ("spec", part, key), spec[part][key]
+    if "routing" in spec:
+        yield ("spec", "routing", "router"), spec["routing"]["router"]
+    for branch, body in spec.get("parallel", {}).get("branches", {}).items():
+        yield ("spec", "parallel", "branches", branch, "compute"), body["compute"]
+
+
+def _denied_callables(asset: Declared, host: HostConfig) -> Iterator[Issue]:
+    for path, target in _callables(asset.data["spec"]):
+        module = target.partition(":")[0]
+        if not host.callable_allowed(module):
+            message = (
+                f"Callables from module {module!r} are not allowed by the host config "
+                f"(callables.allow: {', '.join(host.callables_allow) or 'nothing'}); add a "
+                "pattern there or move the function."
+            )
+            yield _issue(asset, path, "ref.callable_denied", message)
+
+
+def _cycles(assets: Sequence[Declared]) -> Iterator[Issue]:
+    by_name = {asset.name: asset for asset in assets}
+    graph = {a.name: [d for d in a.data["spec"].get("deps", []) if d in by_name] for a in assets}
+    for cycle in _find_cycles(graph):
+        first = by_name[cycle[0]]
+        index = first.data["spec"]["deps"].index(cycle[1])
+        message = (
+            f"Assets depend on each other in a cycle: {' -> '.join(cycle)}. Remove one of "
+            "these dependencies."
+        )
+        yield _issue(first, ("spec", "deps", index), "ref.dependency_cycle", message)
+
+
+def _find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """Return one cycle per strongly connected tangle, found by iterative DFS."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+    for root in graph:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        stack: list[Iterator[str]] = [iter(graph[root])]
+        state[root] = 1
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                cycles.append([*path[path.index(child) :], child])
+            elif child not in state:
+                state[child] = 1
+                path.append(child)
+                stack.append(iter(graph[child]))
+    return cycles
+
+
+def _issue(item: Declared, path: FieldPath, code: str, message: str) -> Issue:
+    source = item.origin(path)
+    return Issue(source.position(path), path, code, message, source.document.index)
