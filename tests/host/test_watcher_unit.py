@@ -1,0 +1,394 @@
+"""ManifestWatcher with scripted events: no real file system, no inotify timing."""
+
+from __future__ import annotations
+
+import errno
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from watchdog.events import (
+    DirModifiedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+)
+
+from flowstone_host.host.watcher import (
+    POLL_INTERVAL_S,
+    ManifestWatcher,
+    Mode,
+    PendingChanges,
+    Trigger,
+)
+
+WAIT_S = 5.0  # generous: only reached when something is wrong
+A = Path("/plugins.d/a.yaml")
+
+
+class ScriptedSource:
+    """An EventSource whose events, failures and death are scripted by the test."""
+
+    def __init__(self, mode: Mode = "inotify", fail: OSError | None = None) -> None:
+        self._mode: Mode = mode
+        self.fail = fail
+        self.running = False
+        self.handler: Callable[[FileSystemEvent], None] | None = None
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    def start(self, folders: Sequence[Path], handler: Callable[[FileSystemEvent], None]) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.handler, self.running = handler, True
+
+    def stop(self) -> None:
+        self.running = False
+
+    def alive(self) -> bool:
+        return self.running
+
+    def emit(self, *events: FileSystemEvent) -> None:
+        assert self.handler is not None
+        for event in events:
+            self.handler(event)
+
+
+class Calls:
+    """Records on_change calls and lets the test wait for them."""
+
+    def __init__(self, action: Callable[[Trigger], None] | None = None) -> None:
+        self.triggers: list[Trigger] = []
+        self._cond = threading.Condition()
+        self._action = action
+
+    def __call__(self, trigger: Trigger) -> None:
+        with self._cond:
+            self.triggers.append(trigger)
+            self._cond.notify_all()
+        if self._action is not None:
+            self._action(trigger)
+
+    def wait(self, count: int) -> list[Trigger]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.triggers) >= count, WAIT_S), self.triggers
+            return list(self.triggers)
+
+
+@pytest.fixture
+def source() -> ScriptedSource:
+    return ScriptedSource()
+
+
+def make_watcher(calls: Calls, source: ScriptedSource, **kwargs: object) -> ManifestWatcher:
+    options: dict[str, object] = {"debounce_s": 0.02, "rescan_interval_s": None, "source": source}
+    options.update(kwargs)
+    return ManifestWatcher([Path("/plugins.d")], calls, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def started() -> Iterator[Callable[..., ManifestWatcher]]:
+    watchers: list[ManifestWatcher] = []
+
+    def start(calls: Calls, source: ScriptedSource, **kwargs: object) -> ManifestWatcher:
+        watcher = make_watcher(calls, source, **kwargs)
+        watchers.append(watcher)
+        watcher.start()
+        return watcher
+
+    yield start
+    for watcher in watchers:
+        watcher.stop()
+
+
+# -- PendingChanges: the timing rules, on a fake clock ---------------------------------
+
+
+def pending() -> PendingChanges:
+    return PendingChanges(debounce_s=0.2, busy_timeout_s=5.0)
+
+
+def test_nothing_is_due_before_any_event() -> None:
+    assert pending().due_at(0.0) is None
+
+
+def test_a_burst_coalesces_into_one_trigger_after_the_last_event() -> None:
+    p = pending()
+    for i in range(1000):
+        p.record(FileModifiedEvent(str(A)), i * 0.001)
+        p.record(FileClosedEvent(str(A)), i * 0.001)
+    assert p.due_at(0.999) == pytest.approx(0.999 + 0.2)
+    p.take()
+    assert p.due_at(2.0) is None
+
+
+def test_a_stream_that_never_goes_quiet_still_triggers_after_ten_quiet_periods() -> None:
+    p = pending()
+    for i in range(100):
+        p.record(FileCreatedEvent(f"/plugins.d/{i}.yaml"), i * 0.1)
+    assert p.due_at(9.9) == pytest.approx(2.0)
+
+
+def test_reads_are_not_changes() -> None:
+    p = pending()
+    p.record(FileOpenedEvent(str(A)), 0.0)
+    p.record(FileClosedNoWriteEvent(str(A)), 0.0)
+    assert p.due_at(0.0) is None
+    assert not p.busy
+
+
+def test_a_file_modified_and_not_closed_is_busy_and_holds_the_trigger() -> None:
+    p = pending()
+    p.record(FileOpenedEvent(str(A)), 0.0)
+    p.record(FileModifiedEvent(str(A)), 0.0)
+    assert p.busy == {A: 0.0}
+    assert p.due_at(0.5) == pytest.approx(5.0)  # held until close (or the timeout)
+    p.record(FileClosedEvent(str(A)), 1.0)
+    assert not p.busy
+    assert p.due_at(1.0) == pytest.approx(1.2)
+
+
+def test_a_file_held_open_too_long_stops_holding_triggers_but_stays_busy() -> None:
+    p = pending()
+    p.record(FileModifiedEvent(str(A)), 0.0)
+    p.record(FileModifiedEvent(str(A)), 4.0)  # further writes do not restart the clock
+    assert p.due_at(4.5) == pytest.approx(5.0)
+    assert p.due_at(5.0) <= 5.0  # due at once: no longer held
+    p.take()
+    assert A in p.busy
+    p.record(FileCreatedEvent("/plugins.d/b.yaml"), 6.0)
+    assert p.due_at(6.0) == pytest.approx(6.2)  # an expired writer no longer holds others
+
+
+def test_busy_follows_renames_and_ends_with_deletion() -> None:
+    p = pending()
+    b = Path("/plugins.d/b.yaml")
+    p.record(FileModifiedEvent(str(A)), 0.0)
+    p.record(FileMovedEvent(str(A), str(b)), 0.1)
+    assert p.busy == {b: 0.0}
+    p.record(FileDeletedEvent(str(b)), 0.2)
+    assert not p.busy
+
+
+def test_directory_events_count_but_never_make_anything_busy() -> None:
+    p = pending()
+    p.record(DirModifiedEvent("/plugins.d"), 0.0)
+    assert p.due_at(0.0) == pytest.approx(0.2)
+    assert not p.busy
+
+
+def test_polling_mode_waits_a_poll_longer_and_tracks_no_writers() -> None:
+    p = pending()
+    p.record(FileModifiedEvent(str(A)), 0.0)
+    p.use_mode("polling")
+    assert not p.busy
+    p.record(FileModifiedEvent(str(A)), 1.0)
+    assert not p.busy
+    assert p.due_at(1.0) == pytest.approx(1.0 + 0.2 + POLL_INTERVAL_S)
+
+
+# -- ManifestWatcher: threading, errors, rescans, fallback -----------------------------
+
+
+def test_a_scripted_burst_gives_one_watch_trigger(started, source: ScriptedSource) -> None:
+    calls = Calls()
+    started(calls, source, debounce_s=0.1)
+    source.emit(*[FileModifiedEvent(str(A)), FileClosedEvent(str(A))] * 500)
+    assert calls.wait(1) == ["watch"]
+    time.sleep(0.3)  # would be enough for a second, spurious trigger
+    assert calls.triggers == ["watch"]
+
+
+def test_no_trigger_while_busy_and_one_after_close(started, source: ScriptedSource) -> None:
+    calls = Calls()
+    watcher = started(calls, source)
+    source.emit(FileOpenedEvent(str(A)), FileModifiedEvent(str(A)))
+    assert watcher.busy() == {A}
+    time.sleep(0.2)  # ten debounce periods
+    assert calls.triggers == []
+    source.emit(FileClosedEvent(str(A)))
+    assert calls.wait(1) == ["watch"]
+    assert watcher.busy() == frozenset()
+
+
+def test_a_writer_that_never_closes_is_waited_for_only_so_long(
+    started, source: ScriptedSource
+) -> None:
+    calls = Calls()
+    watcher = started(calls, source, busy_timeout_s=0.2)
+    source.emit(FileModifiedEvent(str(A)))
+    assert calls.wait(1) == ["watch"]
+    assert watcher.busy() == {A}
+    assert watcher.health["busy"] == [str(A)]
+
+
+def test_on_change_is_never_called_concurrently_with_itself(
+    started, source: ScriptedSource
+) -> None:
+    running = threading.Semaphore(1)
+    overlaps: list[Trigger] = []
+
+    def slow(trigger: Trigger) -> None:
+        if not running.acquire(blocking=False):
+            overlaps.append(trigger)
+            return
+        time.sleep(0.05)
+        running.release()
+
+    calls = Calls(slow)
+    started(calls, source, debounce_s=0.001)
+    for _ in range(20):
+        source.emit(FileCreatedEvent(str(A)))
+        time.sleep(0.01)
+    calls.wait(2)
+    assert overlaps == []
+
+
+def test_a_failing_callback_does_not_stop_the_watcher(
+    started, source: ScriptedSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail_first(trigger: Trigger) -> None:
+        if len(calls.triggers) == 1:
+            raise RuntimeError("bad reload")
+
+    calls = Calls(fail_first)
+    started(calls, source)
+    source.emit(FileCreatedEvent(str(A)))
+    calls.wait(1)
+    source.emit(FileDeletedEvent(str(A)))
+    assert calls.wait(2) == ["watch", "watch"]
+    assert "bad reload" in caplog.text
+
+
+def test_an_event_the_handler_chokes_on_still_triggers(
+    started, source: ScriptedSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = Calls()
+    watcher = started(calls, source)
+    source.emit(FileModifiedEvent(None))  # type: ignore[arg-type]
+    assert calls.wait(1) == ["watch"]
+    assert "could not read event" in caplog.text
+    source.emit(FileCreatedEvent(str(A)))
+    assert calls.wait(2) == ["watch", "watch"]
+    assert watcher.health["events_seen"] == 2
+
+
+def test_rescan_triggers_periodically_without_events(started, source: ScriptedSource) -> None:
+    calls = Calls()
+    watcher = started(calls, source, rescan_interval_s=0.05)
+    assert calls.wait(2)[:2] == ["rescan", "rescan"]
+    assert watcher.health["triggers_fired"] >= 2
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EMFILE])
+def test_inotify_limits_at_start_fall_back_to_polling(
+    started, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    fallback = ScriptedSource(mode="polling")
+    calls = Calls()
+    limit = OSError(code, "inotify limit reached")
+    watcher = started(calls, ScriptedSource(fail=limit), fallback=fallback)
+    assert watcher.mode == "polling"
+    assert fallback.running
+    health = watcher.health
+    assert health["mode"] == "polling"
+    assert "inotify limit reached" in health["last_error"]
+    assert "inotify limit reached" in caplog.text
+    calls.wait(1)  # the fallback announces that events may have been missed
+    fallback.emit(FileModifiedEvent(str(A)))
+    assert watcher.busy() == frozenset()  # polling never sees the close
+
+
+def test_other_start_errors_are_raised() -> None:
+    failing = ScriptedSource(fail=FileNotFoundError(errno.ENOENT, "no plugins.d"))
+    watcher = make_watcher(Calls(), failing)
+    with pytest.raises(FileNotFoundError):
+        watcher.start()
+    watcher.stop()
+
+
+def test_a_dead_source_is_replaced_by_polling(started, source: ScriptedSource) -> None:
+    fallback = ScriptedSource(mode="polling")
+    calls = Calls()
+    watcher = started(calls, source, fallback=fallback)
+    assert watcher.mode == "inotify"
+    source.running = False  # the observer thread died
+    assert calls.wait(1) == ["watch"]
+    assert watcher.mode == "polling"
+    assert "stopped running" in watcher.health["last_error"]
+
+
+def test_a_failing_fallback_is_retried(started, source: ScriptedSource) -> None:
+    fallback = ScriptedSource(mode="polling", fail=OSError(errno.ENOENT, "gone"))
+    calls = Calls()
+    watcher = started(calls, source, fallback=fallback)
+    source.running = False
+    deadline = time.monotonic() + WAIT_S
+    while "gone" not in (watcher.health["last_error"] or "") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fallback.fail = None
+    while not fallback.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fallback.running
+    assert calls.wait(1) == ["watch"]
+
+
+def test_stop_is_idempotent_and_works_from_inside_on_change(source: ScriptedSource) -> None:
+    watcher: ManifestWatcher | None = None
+
+    def stop_now(trigger: Trigger) -> None:
+        assert watcher is not None
+        watcher.stop()
+
+    calls = Calls(stop_now)
+    watcher = make_watcher(calls, source)
+    watcher.start()
+    source.emit(FileCreatedEvent(str(A)))
+    calls.wait(1)
+    watcher.stop()
+    watcher.stop()
+    assert not source.running
+
+
+def test_start_twice_is_an_error(started, source: ScriptedSource) -> None:
+    watcher = started(Calls(), source)
+    with pytest.raises(RuntimeError, match="already"):
+        watcher.start()
+
+
+def test_health_is_json_safe(started, source: ScriptedSource) -> None:
+    watcher = started(Calls(), source)
+    source.emit(FileModifiedEvent(str(A)))
+    assert json.loads(json.dumps(watcher.health)) == {
+        "mode": "inotify",
+        "last_error": None,
+        "events_seen": 1,
+        "triggers_fired": 0,
+        "busy": [str(A)],
+    }
+
+
+def test_folders_are_resolved(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    seen: list[tuple[Path, ...]] = []
+
+    class Recording(ScriptedSource):
+        def start(self, folders: Sequence[Path], handler: Callable[..., None]) -> None:
+            seen.append(tuple(folders))
+            super().start(folders, handler)
+
+    watcher = ManifestWatcher([tmp_path / "link"], Calls(), source=Recording())
+    watcher.start()
+    watcher.stop()
+    assert seen == [((tmp_path / "real").resolve(),)]
