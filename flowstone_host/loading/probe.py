@@ -17,14 +17,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import PluginLoadError
 from ..telemetry import execute
 from .isolation.channel import ChannelClosed, ChannelError, ChannelTimeout
-from .isolation.codec import decode, encode
-from .isolation.process import ChildProcess, child_channel
+from .isolation.child import child_channel
+from .isolation.codec import decode, encode, plain_or_none
+from .isolation.process import ChildProcess
 from .isolation.target import Target, TargetNotFound, describe_target, load_target
 from .limits import Limits
 
@@ -46,7 +47,9 @@ _REPORT_FIELDS = (
     "error_type",
     "error_message",
     "loaded",
+    "declared",
 )
+_DECLARED = ("contract_version", "plugin_version", "config_schema")
 _MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc")
 
 
@@ -66,6 +69,8 @@ class ProbeResult:
         error_type: The exception's qualified class name, for ``import_error``.
         error_message: The exception's message, for ``import_error``.
         loaded: ``module:qualname`` of the object the target names, when ``ok``.
+        declared: Its ``contract_version``, ``plugin_version`` and ``config_schema`` (when
+            plain data), so the host can check versions and config before building it.
         output_tail: The child's last stdout/stderr lines (a segfault's traceback).
     """
 
@@ -78,6 +83,7 @@ class ProbeResult:
     error_type: str | None = None
     error_message: str | None = None
     loaded: str | None = None
+    declared: Mapping[str, Any] = field(default_factory=dict)
     output_tail: tuple[str, ...] = ()
 
     @property
@@ -271,4 +277,10 @@ def _import(target: Any, memory_mb: int | None) -> dict[str, Any]:
         }
     module = getattr(loaded, "__module__", "?")
     name = getattr(loaded, "__qualname__", type(loaded).__qualname__)
-    return {"outcome": "ok", "reason": "imported", "loaded": f"{module}:{name}"}
+    declared = {k: plain_or_none(getattr(loaded, k, None)) for k in _DECLARED}
+    return {
+        "outcome": "ok",
+        "reason": "imported",
+        "loaded": f"{module}:{name}",
+        "declared": declared,
+    }

@@ -28,7 +28,7 @@ __all__ = [
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 
 _HEADER = struct.Struct(">I")
-_CHUNK = 1 << 20
+_SMALL = 1 << 16
 
 
 class ChannelError(Exception):
@@ -62,7 +62,8 @@ class Channel:
         self.sock = sock
         self.max_frame = max_frame
         self._watch_fd = watch_fd
-        self._buffer = bytearray()
+        self._pending = bytearray()
+        self._scratch_view = memoryview(bytearray(_SMALL))
         self._poll_in = self._poller(select.POLLIN)
         self._poll_out = self._poller(select.POLLOUT)
 
@@ -98,7 +99,7 @@ class Channel:
             except OSError as exc:  # EPIPE, ECONNRESET
                 raise ChannelClosed(f"peer closed the channel: {exc}") from None
 
-    def recv(self, deadline: float | None = None) -> bytes:
+    def recv(self, deadline: float | None = None) -> bytes | bytearray:
         """Receive one frame.
 
         Raises:
@@ -117,22 +118,39 @@ class Channel:
         """Close the socket (idempotent)."""
         self.sock.close()
 
-    def _read(self, size: int, deadline: float | None) -> bytes:
-        buffer = self._buffer
-        while len(buffer) < size:
-            self._wait(self._poll_in, deadline)
+    def _read(self, size: int, deadline: float | None) -> bytes | bytearray:
+        pending = self._pending
+        if len(pending) < size and size - len(pending) > _SMALL:
+            return self._read_large(size, deadline)
+        while len(pending) < size:
+            pending += self._scratch_view[: self._recv_into(self._scratch_view, deadline)]
+        frame = bytes(pending[:size])
+        del pending[:size]
+        return frame
+
+    def _read_large(self, size: int, deadline: float | None) -> bytearray:
+        # Straight into the frame's own buffer: no copies of large payloads.
+        frame = bytearray(size)
+        view = memoryview(frame)
+        got = len(self._pending)
+        view[:got] = self._pending
+        self._pending.clear()
+        while got < size:
+            got += self._recv_into(view[got:], deadline)
+        return frame
+
+    def _recv_into(self, view: memoryview, deadline: float | None) -> int:
+        while True:
             try:
-                chunk = self.sock.recv(max(size - len(buffer), _CHUNK))
+                received = self.sock.recv_into(view)
             except BlockingIOError:
+                self._wait(self._poll_in, deadline)
                 continue
             except OSError as exc:
                 raise ChannelClosed(f"peer closed the channel: {exc}") from None
-            if not chunk:
+            if not received:
                 raise ChannelClosed("peer closed the channel")
-            buffer += chunk
-        frame = bytes(buffer[:size])
-        del buffer[:size]
-        return frame
+            return received
 
     def _wait(self, poller: select.poll, deadline: float | None) -> None:
         timeout_ms = (

@@ -23,7 +23,7 @@ import msgpack  # type: ignore[import-untyped]
 from ...contracts.types import BarrierStatus, Batch, ExecutionStatus, Health
 from ...errors import FlowStoneError, NotSupported, ValidationError, normalize
 
-__all__ = ["RemoteHandle", "decode", "encode"]
+__all__ = ["RemoteHandle", "decode", "encode", "plain_or_none"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,7 +71,16 @@ def encode(value: Any) -> bytes:
     return data
 
 
-def decode(data: bytes) -> Any:
+def plain_or_none(value: Any) -> Any:
+    """Return ``value`` if it can cross the wire (e.g. a cerberus schema), else ``None``."""
+    try:
+        encode(value)
+    except ValidationError:
+        return None
+    return value
+
+
+def decode(data: bytes | bytearray) -> Any:
     """Decode bytes written by :func:`encode`.
 
     Raises:

@@ -35,7 +35,7 @@ from ..limits import Limits
 from .channel import DEFAULT_MAX_FRAME, Channel
 from .output import OutputPump
 
-__all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_channel", "child_environment"]
+__all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_environment"]
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,6 @@ def child_environment(passthrough: Iterable[str], workdir: str) -> dict[str, str
     env.update({"HOME": workdir, "TMPDIR": workdir})
     env.update({name: os.environ[name] for name in passthrough if name in os.environ})
     return env
-
-
-def child_channel(fd: int, init: Mapping[str, Any]) -> Channel:
-    """In the child: apply the limits of the start frame and return the channel.
-
-    Called first by every entry function, before it imports any plugin code.
-    """
-    Limits.from_wire(init["limits"]).apply()
-    return Channel(socket.socket(fileno=fd), max_frame=int(init["max_frame"]))
 
 
 def _host_sys_path() -> list[str]:

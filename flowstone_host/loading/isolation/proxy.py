@@ -19,16 +19,12 @@ from ...errors import FlowStoneError
 from .methods import remote_methods
 from .supervisor import Supervisor
 
-__all__ = ["proxy_class"]
+__all__ = ["plugin_proxy_class", "proxy_class"]
 
 
-def _init(
-    self: Any, supervisor: Supervisor, config: Mapping[str, Any], info: Mapping[str, Any]
-) -> None:
+def _init(self: Any, supervisor: Supervisor, config: Mapping[str, Any]) -> None:
     self.config = dict(config)
     self.isolation = supervisor
-    self.contract_version = info.get("contract_version")
-    self.plugin_version = info.get("plugin_version")
 
 
 def _repr(self: Any) -> str:
@@ -78,7 +74,7 @@ _SPECIAL = {"health_check": _health_forwarder, "close": _close_forwarder}
 def proxy_class(abc: type[Plugin]) -> type[Plugin]:
     """Return the proxy class for contract ``abc``: a concrete subclass of it.
 
-    Build instances as ``cls(supervisor, config, info)``.
+    Build instances as ``cls(supervisor, config)``.
     """
     namespace: dict[str, Any] = {
         "__init__": _init,
@@ -91,3 +87,14 @@ def proxy_class(abc: type[Plugin]) -> type[Plugin]:
         make = _SPECIAL.get(name)
         namespace[name] = make(template) if make else _forwarder(name, template)
     return type(f"Isolated{abc.__name__}", (abc,), namespace)
+
+
+def plugin_proxy_class(abc: type[Plugin], info: Mapping[str, Any]) -> type[Plugin]:
+    """Return a subclass of :func:`proxy_class` carrying the plugin's declared attributes.
+
+    ``contract_version``, ``plugin_version`` and ``config_schema`` (when it is plain
+    data) are what the child read from the plugin class, so ``type(proxy)`` reads like it.
+    """
+    base = proxy_class(abc)
+    declared = {k: info.get(k) for k in ("contract_version", "plugin_version", "config_schema")}
+    return type(base.__name__, (base,), {"__module__": __name__, **declared})

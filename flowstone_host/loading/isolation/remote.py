@@ -134,7 +134,7 @@ class RemotePlugin:
             return reply.get("value")
         raise _rebuild_error(reply, self.spec.name)
 
-    def _exchange(self, request: bytes, deadline: float) -> bytes:
+    def _exchange(self, request: bytes, deadline: float) -> bytes | bytearray:
         if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise QueueTimedOut()
         try:

@@ -19,9 +19,9 @@ from ...contracts.plugin import Plugin
 from ...contracts.versions import CONTRACTS, check_compatibility
 from ...errors import FlowStoneError, PluginLoadError, Unavailable, ValidationError, normalize
 from .channel import Channel, ChannelClosed, ProtocolViolation
-from .codec import RemoteHandle, decode, encode
+from .child import child_channel
+from .codec import RemoteHandle, decode, encode, plain_or_none
 from .methods import remote_methods
-from .process import child_channel
 from .target import describe_target, load_target
 
 __all__ = ["serve"]
@@ -64,6 +64,7 @@ def _build(build: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         "contract_version": compatibility.declared,
         "compatibility": compatibility.status,
         "plugin_version": getattr(cls, "plugin_version", None),
+        "config_schema": plain_or_none(getattr(cls, "config_schema", None)),
     }
     return served, info
 

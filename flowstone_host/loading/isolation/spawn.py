@@ -9,7 +9,7 @@ from ...contracts.plugin import Plugin
 from ...contracts.versions import contract_for
 from ...errors import NotSupported
 from .options import IsolationOptions
-from .proxy import proxy_class
+from .proxy import plugin_proxy_class
 from .remote import PluginSpec
 from .supervisor import Supervisor
 from .target import Target, describe_target
@@ -72,6 +72,6 @@ def spawn_plugin(
         spec, options or IsolationOptions(), restart=contract.kind != "ItemReader"
     )
     info = supervisor.start()
-    cls: Any = proxy_class(contract.abc)
-    proxy: Plugin = cls(supervisor, spec.config, info)
+    cls: Any = plugin_proxy_class(contract.abc, info)
+    proxy: Plugin = cls(supervisor, spec.config)
     return proxy

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 __all__ = ["Target", "TargetNotFound", "describe_target", "load_target"]
@@ -29,9 +29,20 @@ def load_target(target: Target | Sequence[str]) -> Any:
         Exception: whatever importing the plugin's module raises.
     """
     if isinstance(target, str):
-        return EntryPoint(name="isolated", value=target, group="flowstone.isolated").load()
+        return _load_value(target)
+    from importlib.metadata import entry_points  # only here: it is slow to import
+
     namespace, name = target
     found = entry_points(group=namespace, name=name)
     if not found:
         raise TargetNotFound(f"No entry point {name!r} in namespace {namespace!r} is installed")
-    return next(iter(found)).load()
+    return _load_value(next(iter(found)).value)
+
+
+def _load_value(value: str) -> Any:
+    # An entry point value: "package.module:attr.attr [extras]"; extras do not matter here.
+    module, _, attrs = value.split("[", 1)[0].partition(":")
+    loaded = importlib.import_module(module.strip())
+    for attr in filter(None, attrs.strip().split(".")):
+        loaded = getattr(loaded, attr)
+    return loaded
