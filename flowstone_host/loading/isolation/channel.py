@@ -141,10 +141,11 @@ class Channel:
 
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
         while True:
+            # Poll first: a reply is rarely there yet, and a failed recv costs more.
+            self._wait(self._poll_in, deadline)
             try:
                 received = self.sock.recv_into(view)
             except BlockingIOError:
-                self._wait(self._poll_in, deadline)
                 continue
             except OSError as exc:
                 raise ChannelClosed(f"peer closed the channel: {exc}") from None

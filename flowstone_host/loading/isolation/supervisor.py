@@ -120,6 +120,7 @@ class Supervisor:
             except QueueTimedOut:
                 raise self._timeout(method, "waiting for other calls to the plugin") from None
             except CallTimedOut:
+                remote.child.kill()  # hung: no grace, the call's deadline has passed
                 self._on_death(remote, f"{method}() ran past {self.options.timeout_s:g} s")
                 raise self._timeout(method, "running") from None
             except ChildDied as died:
