@@ -114,7 +114,7 @@ def _config_issue(
             path = (*base, *inner)
             at_key = rule == "unknown"
             return _issue(item.origin(path), path, "plugin.config", message, at_key=at_key)
-    item, base = layers[0]  # a missing key: point at the declaration's config
+    item, base = layers[-1]  # a missing key: point where the last layer would add it
     path = (*base, *inner)
     return _issue(item.origin(base), path, "plugin.config", message, at_key=True)
 

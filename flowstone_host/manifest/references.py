@@ -66,7 +66,7 @@ def _missing_names(asset: Declared, names: Mapping[str, list[str]]) -> Iterator[
         listed = ", ".join(sorted(set(declared))) or "none"
         message = (
             f"No {label} named {name!r}{did_you_mean(name, declared)} (declared: {listed}). "
-            f"Fix the name, or add a {kind} document named {name!r}."
+            f"Fix the name, or add a document of kind {kind} named {name!r}."
         )
         yield _issue(asset, path, f"ref.unknown_{kind.lower()}", message)
 

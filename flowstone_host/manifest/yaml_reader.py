@@ -207,6 +207,8 @@ class _Builder:
         self.limits = limits
         self.count = 0
         self.active: set[int] = set()
+        self.built: set[int] = set()  # collections built once: seeing one again is an alias
+        self.expanding: Node | None = None  # the outermost alias being expanded
         self.problems: list[_Problem] = []
 
     def build(self, node: Node, depth: int) -> Any:
@@ -217,7 +219,7 @@ class _Builder:
                 f"The document expands to more than "
                 f"{self.limits.max_nodes} values (aliases count each time they "
                 "are used); write the values out or split the document.",
-                node,
+                self.expanding or node,
             )
         if node.__class__ is ScalarNode:
             return self._scalar(node)
@@ -234,15 +236,24 @@ class _Builder:
                 "it; a manifest must be a tree, so remove the recursive alias.",
                 node,
             )
+        outermost = self.expanding is None and id(node) in self.built
+        if outermost:
+            self.expanding = node
         self.active.add(id(node))
         try:
-            if node.__class__ is MappingNode and node.tag == _MAP:
-                return self._mapping(node, depth + 1)
-            if node.__class__ is SequenceNode and node.tag == _SEQ:
-                return [self.build(item, depth + 1) for item in node.value]
-            raise _Problem("yaml.tag", _tag_message(node.tag), node)
+            return self._collection(node, depth)
         finally:
             self.active.discard(id(node))
+            self.built.add(id(node))
+            if outermost:
+                self.expanding = None
+
+    def _collection(self, node: Node, depth: int) -> Any:
+        if node.__class__ is MappingNode and node.tag == _MAP:
+            return self._mapping(node, depth + 1)
+        if node.__class__ is SequenceNode and node.tag == _SEQ:
+            return [self.build(item, depth + 1) for item in node.value]
+        raise _Problem("yaml.tag", _tag_message(node.tag), node)
 
     def _scalar(self, node: Node) -> Any:
         if node.tag == _STR:

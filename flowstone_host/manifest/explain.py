@@ -1,0 +1,165 @@
+"""``config show``: the merged, redacted config of a declaration or asset, key by key.
+
+With ``explain``, each key says which layer set it: the plugin's ``config_schema``
+default, a file and line (naming the overlay folder if it came from one), an asset's
+override, and whether the value came from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import REDACTED, FieldPath, redact
+from ..errors import NotFound
+from .assembly import Declared
+from .model import thaw
+from .validate import ValidationReport
+
+__all__ = ["ExplainedKey", "explain_asset", "explain_declaration", "show_config"]
+
+_CONFIG: FieldPath = ("spec", "config")
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainedKey:
+    """One leaf of a config: its dotted key, redacted value and the layer that set it."""
+
+    key: str
+    value: Any
+    layer: str
+
+
+def explain_declaration(report: ValidationReport, kind: str, name: str) -> list[ExplainedKey]:
+    """Explain the config declaration ``kind``/``name`` gets.
+
+    Raises:
+        NotFound: no valid declaration of that kind and name.
+    """
+    declaration = report.manifests.get(kind, name)
+    if declaration is None:
+        raise NotFound(_missing(report, f"{kind} {name!r}"), kind=kind, name=name)
+    layers = [(_declared(report, kind, name), _CONFIG)]
+    return list(_explain(declaration.config, declaration.env_paths, layers))
+
+
+def explain_asset(report: ValidationReport, name: str) -> dict[str, list[ExplainedKey]]:
+    """Explain the IO config (and scatter reader config) asset ``name`` gets.
+
+    Raises:
+        NotFound: no valid asset of that name.
+    """
+    asset = report.manifests.assets.get(name)
+    if asset is None:
+        raise NotFound(_missing(report, f"asset {name!r}"), asset=name)
+    own = _declared(report, "Asset", name)
+    sections = {"io_config": (("IOManager", asset.io_manager), ("spec", "io_config"))}
+    if asset.scatter is not None:
+        sections["reader_config"] = (
+            ("ItemReader", asset.scatter.reader),
+            ("spec", "scatter", "reader_config"),
+        )
+    result: dict[str, list[ExplainedKey]] = {}
+    for section, (target, path) in sections.items():
+        owner = _find(report, *target)
+        layers = ([(owner, _CONFIG)] if owner else []) + [(own, path)]
+        values = (
+            asset.resolved_io_config
+            if section == "io_config"
+            else (asset.scatter.resolved_reader_config if asset.scatter else {})
+        )
+        hidden = {p[len(path) :] for p in own.env_paths if p[: len(path)] == path}
+        if owner is not None:
+            hidden |= {p[2:] for p in owner.env_paths if p[:2] == _CONFIG}
+        result[section] = list(_explain(values, frozenset(hidden), layers))
+    return result
+
+
+def _explain(
+    values: Mapping[str, Any],
+    env_paths: frozenset[FieldPath],
+    layers: list[tuple[Declared, FieldPath]],
+) -> Iterator[ExplainedKey]:
+    shown = redact(thaw(values), env_paths)
+    for path, value in _leaves(shown, ()):
+        layer = _layer(path, layers)
+        if value == REDACTED and any(path[: len(p)] == p for p in env_paths):
+            layer += ", from the environment"
+        yield ExplainedKey(".".join(str(p) for p in path), value, layer)
+
+
+def _layer(path: FieldPath, layers: list[tuple[Declared, FieldPath]]) -> str:
+    for index, (item, base) in enumerate(reversed(layers)):
+        full = (*base, *path)
+        source = item.origin(full)
+        if source.has(full):
+            where = str(source.position(full, at_key=True))
+            overlay = f" (overlay {source.layer_name})" if source.layer else ""
+            role = "asset override" if index == 0 and len(layers) > 1 else "declaration"
+            return f"{role} {where}{overlay}"
+    return "plugin default"
+
+
+def _leaves(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Any]]:
+    if isinstance(value, Mapping) and value:
+        for key, child in value.items():
+            yield from _leaves(child, (*path, key))
+    else:
+        yield path, value
+
+
+def _find(report: ValidationReport, kind: str, name: str) -> Declared | None:
+    return next((d for d in report.declared if d.kind == kind and d.name == name), None)
+
+
+def _declared(report: ValidationReport, kind: str, name: str) -> Declared:
+    found = _find(report, kind, name)
+    if found is None:
+        raise NotFound(_missing(report, f"{kind} {name!r}"), kind=kind, name=name)
+    return found
+
+
+def _missing(report: ValidationReport, what: str) -> str:
+    names = sorted({f"{d.kind}/{d.name}" for d in report.declared})
+    hint = "" if report.ok else " (some manifests are invalid: run `flowstone-host validate`)"
+    return f"No valid {what}{hint}; declared: {', '.join(names) or 'nothing'}."
+
+
+def show_config(
+    report: ValidationReport,
+    name: str | None = None,
+    *,
+    kind: str | None = None,
+    asset: str | None = None,
+    explain: bool = False,
+) -> str:
+    """Return the text of ``config show``: one block per declaration or asset section.
+
+    Raises:
+        NotFound: the named declaration or asset is not there (or not valid).
+    """
+    blocks: dict[str, list[ExplainedKey]] = {}
+    if asset is not None:
+        for section, keys in explain_asset(report, asset).items():
+            blocks[f"Asset {asset} {section}"] = keys
+    else:
+        for declaration in report.manifests.declarations.values():
+            if name in (None, declaration.name) and kind in (None, declaration.kind):
+                title = f"{declaration.kind} {declaration.name} (plugin {declaration.plugin})"
+                blocks[title] = explain_declaration(report, declaration.kind, declaration.name)
+        if not blocks:
+            raise NotFound(_missing(report, f"{kind or 'declaration'} {name!r}"), name=name)
+    lines: list[str] = []
+    for title, keys in blocks.items():
+        lines.append(f"{title}:")
+        width = max((len(k.key) + len(_scalar(k.value)) for k in keys), default=0) + 4
+        for key in keys or [ExplainedKey("(empty)", "", "")]:
+            text = f"  {key.key}: {_scalar(key.value)}"
+            lines.append(f"{text:<{width}}  # {key.layer}" if explain and key.layer else text)
+    return "\n".join(lines)
+
+
+def _scalar(value: Any) -> str:
+    return json.dumps(value, default=str)

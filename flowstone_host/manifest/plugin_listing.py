@@ -1,0 +1,67 @@
+"""``flowstone-host plugins``: every installed plugin, its versions and compatibility.
+
+Each entry point is imported in a throwaway probe process (:mod:`..loading.probe`), which
+reports the class's declared ``contract_version``; nothing is imported into this process,
+so a plugin that hangs or crashes at import is listed as such instead of taking the
+command down. Probes run a few at a time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..contracts.versions import CONTRACTS, LegacyPluginWarning, check_compatibility
+from ..errors import FlowStoneError
+from ..loading import entry_points
+from ..loading.limits import Limits
+from ..loading.probe import probe_import
+from .host_config import HostConfig
+
+__all__ = ["list_plugins"]
+
+
+def list_plugins(host: HostConfig) -> Iterator[str]:
+    """Yield the lines of the listing: a header per namespace, one line per entry point."""
+    found = [(c, info) for c in CONTRACTS.values() for info in entry_points.discover(c.namespace)]
+    limits = Limits(memory_mb=host.sandbox.memory_mb, cpu_s=host.sandbox.cpu_s)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        verdicts = list(
+            pool.map(
+                lambda item: _verdict(item[0], item[1], host.sandbox.import_timeout_s, limits),
+                found,
+            )
+        )
+    namespace = None
+    for (contract, info), verdict in zip(found, verdicts, strict=True):
+        if contract.namespace != namespace:
+            namespace = contract.namespace
+            yield f"{namespace} ({contract.kind}, host contract {contract.supported}):"
+        dist = f"{info.distribution or '?'} {info.version or '?'}"
+        yield f"  {info.name:<28} {dist:<28} {verdict}"
+    if not found:
+        yield "No plugins installed in the flowstone.* namespaces."
+
+
+def _verdict(
+    contract: Any, info: entry_points.EntryPointInfo, timeout: float, limits: Limits
+) -> str:
+    try:
+        result = probe_import(info.target, timeout_s=timeout, limits=limits)
+    except OSError as exc:
+        return f"not checked: could not start a probe ({exc.strerror})"
+    if not result.ok:
+        return f"NOT LOADABLE: {result.reason}"
+    declared = result.declared.get("contract_version")
+    stand_in = type("Probed", (), {"contract_version": declared})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LegacyPluginWarning)
+            status = check_compatibility(stand_in, contract, name=info.name)
+    except FlowStoneError as exc:
+        return f"contract {declared}: INCOMPATIBLE ({exc.message})"
+    if status.status == "legacy":
+        return "contract not declared: legacy, accepted with a warning"
+    return f"contract {declared}: compatible"

@@ -1,0 +1,96 @@
+"""Interpolation, redaction and config show: no secret or environment value leaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from manifest_helpers import REPO
+
+from flowstone_host.cli import main
+from flowstone_host.config import REDACTED, interpolate, is_secret_key, redact
+from flowstone_host.manifest.explain import explain_asset, explain_declaration
+from flowstone_host.manifest.host_config import read_host_config
+from flowstone_host.manifest.validate import load_manifests, validate_paths
+
+SECRET = "hunter2-do-not-print"
+
+
+def test_interpolation_is_one_pass_on_strings_only() -> None:
+    data = {"a": "${X}", "b": ["${Y:-fallback}", "$${X}"], "${X}": 1, "n": 5}
+    result = interpolate(data, {"X": "x\nsandbox: false ${Y}"})
+    assert result.value == {
+        "a": "x\nsandbox: false ${Y}",  # never re-scanned, stays one string
+        "b": ["fallback", "${X}"],
+        "${X}": 1,
+        "n": 5,
+    }
+    assert result.env_paths == {("a",)}
+    assert not result.problems
+
+
+def test_missing_and_denied_variables_are_problems() -> None:
+    result = interpolate(
+        {"a": "${NOPE}", "b": "${HOME:-x}"}, {"HOME": "/root"}, lambda n: n != "HOME"
+    )
+    assert [(p.path, p.code) for p in result.problems] == [
+        (("a",), "env.missing"),
+        (("b",), "env.denied"),
+    ]
+    assert all("/root" not in p.message for p in result.problems)
+
+
+@pytest.mark.parametrize(
+    "key", ["password", "db_password", "apiKey", "DSN", "token", "credentials"]
+)
+def test_secret_looking_keys(key: str) -> None:
+    assert is_secret_key(key)
+    assert redact({"x": {key: "v"}}) == {"x": {key: REDACTED}}
+
+
+def test_plain_keys_are_not_secret() -> None:
+    assert not any(is_secret_key(k) for k in ["level", "copy", "monkey", "keys", "tokens"])
+
+
+def _manifest(tmp_path: Path, config: str) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "apiVersion: flowstone/v1\nkind: TelemetryEmitter\nmetadata: {name: t}\n"
+        f"spec:\n  plugin: logging\n  config:\n{config}"
+    )
+    return path
+
+
+def test_errors_never_echo_environment_or_secret_values(tmp_path: Path) -> None:
+    path = _manifest(
+        tmp_path, "    level: ${FLOWSTONE_LEVEL}\n    password: hunter2-do-not-print\n"
+    )
+    report = validate_paths([path], environ={"FLOWSTONE_LEVEL": SECRET})
+    assert {i.code for i in report.issues} == {"plugin.config"}
+    assert SECRET not in report.to_text() and SECRET not in report.to_json()
+
+
+def test_config_show_redacts_and_explains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWSTONE_LOG_LEVEL", "ERROR")
+    assert (
+        main(
+            ["config", "show", "log", "--config", str(REPO / "config/host-prod.yaml"), "--explain"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "ERROR" not in out
+    assert f'level: "{REDACTED}"' in out and "from the environment" in out
+    assert "(overlay " in out and "plugin default" in out
+
+
+def test_explain_names_each_layer() -> None:
+    report = load_manifests(read_host_config(REPO / "config" / "host.yaml", environ={}), environ={})
+    reader = {k.key: k.layer for k in explain_asset(report, "enriched_lines")["reader_config"]}
+    assert reader["paged"].startswith("declaration ") and "00-embedded.yaml:" in reader["paged"]
+    assert reader["function"].startswith("asset override ")
+    assert reader["count"] == "plugin default"
+    executor = {k.key: k.value for k in explain_declaration(report, "Executor", "default")}
+    assert executor == {"max_workers": 4}

@@ -1,0 +1,117 @@
+"""Hostile YAML gives a clean error quickly, never a traceback, hang or crash."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from manifest_helpers import BAD, REPO
+
+from flowstone_host.manifest.validate import validate_paths
+from flowstone_host.manifest.yaml_reader import read_file, read_text
+
+CORPUS = REPO.parent / "shared" / "corpora" / "yaml-test-suite"
+
+
+def _only_issue(path: Path) -> tuple[str, str]:
+    start = time.perf_counter()
+    report = validate_paths([path], environ={})
+    assert time.perf_counter() - start < 2.0
+    assert not report.ok
+    return report.issues[0].code, report.issues[0].message
+
+
+def test_python_tags_are_refused_before_anything_is_built(tmp_path: Path) -> None:
+    for tag in ("!!python/object/apply:os.system ['true']", "!!python/name:os.system", "!custom x"):
+        path = tmp_path / "tag.yaml"
+        path.write_text(f"apiVersion: flowstone/v1\nkind: IOManager\nspec: {tag}\n")
+        assert _only_issue(path)[0] == "yaml.tag"
+
+
+def test_billion_laughs_is_refused_in_milliseconds() -> None:
+    start = time.perf_counter()
+    result = read_file(BAD / "yaml-billion-laughs.yaml")
+    assert time.perf_counter() - start < 0.5
+    assert [i.code for i in result.issues] == ["yaml.too_many_nodes"]
+
+
+def test_a_50_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as stream:
+        stream.truncate(50 * 1024 * 1024)  # sparse: refusing it must not read it
+    start = time.perf_counter()
+    code, message = _only_issue(path)
+    assert time.perf_counter() - start < 0.2
+    assert code == "io.too_large"
+    assert "Split it into several manifest files" in message
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_10000_deep_nesting_is_a_clean_error(tmp_path: Path, style: str) -> None:
+    depth = 10_000
+    if style == "flow":
+        text = "[" * depth + "]" * depth
+    else:
+        text = "- " * depth + "x\n"  # nested block sequences, 20 kB
+    path = tmp_path / "deep.yaml"
+    path.write_text(text)
+    code, message = _only_issue(path)
+    assert code in {"yaml.syntax", "yaml.too_deep"}
+    assert "nest" in message
+
+
+def test_nesting_beyond_the_limit_within_libyaml_bounds(tmp_path: Path) -> None:
+    result = read_text("spec: " + "[" * 100 + "]" * 100)
+    assert [i.code for i in result.issues] == ["yaml.too_deep"]
+
+
+def test_non_utf8_bytes_are_located(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    report = validate_paths([path])
+    issue = report.issues[0]
+    assert (issue.code, issue.position.line, issue.position.column) == ("io.encoding", 1, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", "yaml.empty"),
+        ("# only a comment\n", "yaml.empty"),
+        ("---\n...\n", "yaml.empty"),
+        ("- a\n- b\n", "shape.not_mapping"),
+        ("42\n", "shape.not_mapping"),
+        ("just text\n", "shape.not_mapping"),
+        ("~\n", "shape.not_mapping"),
+    ],
+)
+def test_empty_list_and_scalar_files(tmp_path: Path, text: str, code: str) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_text(text)
+    assert _only_issue(path)[0] == code
+
+
+def test_an_unreadable_path_is_an_issue(tmp_path: Path) -> None:
+    folder = tmp_path / "dir.yaml"
+    folder.mkdir()
+    assert [i.code for i in read_file(folder).issues] == ["io.unreadable"]
+
+
+def _corpus_cases() -> list[Path]:
+    return sorted(CORPUS.rglob("in.yaml")) if CORPUS.is_dir() else []
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"YAML test suite corpus not found at {CORPUS}")
+def test_every_yaml_test_suite_case_gives_a_clean_error() -> None:
+    cases = _corpus_cases()
+    assert len(cases) > 300
+    start = time.perf_counter()
+    for case in cases:
+        report = validate_paths([case], environ={})
+        assert not report.ok, case  # none of them is a manifest
+        for issue in report.issues:
+            assert issue.position.line >= 1 and issue.position.column >= 1
+            assert issue.code.split(".")[0] in {"io", "yaml", "shape", "env", "ref", "plugin"}
+            assert "Traceback" not in issue.message
+    assert time.perf_counter() - start < 20
