@@ -188,7 +188,8 @@ def _config_show(args: argparse.Namespace) -> int:
         print(f"flowstone-host config: error: {exc.message}", file=sys.stderr)
         return 2
     try:
-        print(show_config(report, args.name, kind=args.kind, asset=args.asset, explain=args.explain))
+        options = {"kind": args.kind, "asset": args.asset, "explain": args.explain}
+        print(show_config(report, args.name, **options))
     except FlowStoneError as exc:
         print(f"flowstone-host config: error: {exc.message}", file=sys.stderr)
         return 1

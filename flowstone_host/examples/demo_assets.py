@@ -24,7 +24,7 @@ __all__ = [
     "sum_orders",
 ]
 
-_ORDERS = (
+_ORDERS: tuple[dict[str, Any], ...] = (
     {"id": 1, "customer": "ada", "lines": [{"sku": "A", "qty": 2, "price": 3.5}]},
     {"id": 2, "customer": "brian", "lines": [{"sku": "B", "qty": 1, "price": 12.0}]},
     {"id": 3, "customer": "ada", "lines": [{"sku": "A", "qty": 1, "price": 3.5}]},

@@ -78,7 +78,7 @@ def load_class(namespace: str, name: str) -> Any:
         PluginLoadError: importing it failed; the original exception is the cause.
     """
     failures: list[BaseException] = []
-    manager = NamedExtensionManager(
+    manager: NamedExtensionManager[Any] = NamedExtensionManager(
         namespace,
         names=[name],
         invoke_on_load=False,

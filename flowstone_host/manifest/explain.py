@@ -55,7 +55,9 @@ def explain_asset(report: ValidationReport, name: str) -> dict[str, list[Explain
     if asset is None:
         raise NotFound(_missing(report, f"asset {name!r}"), asset=name)
     own = _declared(report, "Asset", name)
-    sections = {"io_config": (("IOManager", asset.io_manager), ("spec", "io_config"))}
+    sections: dict[str, tuple[tuple[str, str], FieldPath]] = {
+        "io_config": (("IOManager", asset.io_manager), ("spec", "io_config"))
+    }
     if asset.scatter is not None:
         sections["reader_config"] = (
             ("ItemReader", asset.scatter.reader),

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cerberus
+import cerberus  # type: ignore[import-untyped]
 
 from ..config import FieldPath, deep_merge
 from ..contracts.versions import CONTRACTS
@@ -92,7 +92,7 @@ def check_config(
 
 @functools.cache
 def _validator(plugin: type) -> cerberus.Validator:
-    return cerberus.Validator(dict(plugin.config_schema))
+    return cerberus.Validator(dict(getattr(plugin, "config_schema", None) or {}))
 
 
 def _leaves(errors: Any) -> Iterator[Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import referencing
 import referencing.jsonschema
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from ..errors import NotFound
 

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from jsonschema.exceptions import ValidationError as SchemaError
+from jsonschema.exceptions import ValidationError as SchemaError  # type: ignore[import-untyped]
 from jsonschema.exceptions import relevance
-from yaml.nodes import ScalarNode
+from yaml.nodes import Node, ScalarNode
 
 from ..config import is_secret_path
 from .issues import Issue
@@ -93,7 +93,7 @@ def _type(error: SchemaError, doc: YamlDocument, path: FieldPath) -> Iterator[Is
     yield _issue(doc, path, "shape.type", message, at_key=False)
 
 
-def _quote_message(found: str, node: ScalarNode, path: FieldPath) -> str:
+def _quote_message(found: str, node: Node, path: FieldPath) -> str:
     text = "the value" if is_secret_path(path) else f'"{node.value}"'
     return (
         f"This value is read as {found} by YAML 1.1 (which reads yes/no/on/off as booleans, "

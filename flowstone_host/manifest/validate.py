@@ -147,8 +147,8 @@ def validate_layers(
     failed = {(i.position.file, i.document) for i in issues}
     manifests, config_issues = build_manifests(declared, failed)
     issues.extend(config_issues)
-    files = tuple(f for layer in expanded for f in layer)
-    return ValidationReport(files, _ordered(issues, files), manifests, tuple(declared), documents)
+    read = tuple(f for layer in expanded for f in layer)
+    return ValidationReport(read, _ordered(issues, read), manifests, tuple(declared), documents)
 
 
 def _source(

@@ -262,7 +262,7 @@ class _Builder:
         if construct is None:
             raise _Problem("yaml.tag", _tag_message(node.tag), node)
         try:
-            return construct(node)
+            return construct(node)  # type: ignore[arg-type]  # a ScalarNode here
         except (ValueError, TypeError, OverflowError, yaml.YAMLError):
             raise _Problem(
                 "yaml.bad_scalar",
@@ -330,7 +330,7 @@ def _child(node: Node, part: str | int) -> tuple[Node | None, Node] | None:
         return None
     if not isinstance(node, MappingNode):
         return None
-    found = None
+    found: tuple[Node | None, Node] | None = None
     for key, value in node.value:
         if isinstance(key, ScalarNode) and key.tag != _MERGE and key.value == part:
             found = (key, value)  # the last one wins, as when building

@@ -50,10 +50,8 @@ def test_a_50_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize("style", ["flow", "block"])
 def test_10000_deep_nesting_is_a_clean_error(tmp_path: Path, style: str) -> None:
     depth = 10_000
-    if style == "flow":
-        text = "[" * depth + "]" * depth
-    else:
-        text = "- " * depth + "x\n"  # nested block sequences, 20 kB
+    # flow: [[[...]]]; block: "- - - ... x", nested block sequences in 20 kB
+    text = "[" * depth + "]" * depth if style == "flow" else "- " * depth + "x\n"
     path = tmp_path / "deep.yaml"
     path.write_text(text)
     code, message = _only_issue(path)
