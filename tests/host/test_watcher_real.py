@@ -32,14 +32,14 @@ class Call:
 class FakeHost:
     """Does what the host does on a trigger: reads every manifest, notes the busy files."""
 
+    watcher: ManifestWatcher  # set before the watcher starts
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.watcher: ManifestWatcher | None = None
         self.calls: list[Call] = []
         self._cond = threading.Condition()
 
     def __call__(self, trigger: Trigger) -> None:
-        assert self.watcher is not None
         busy = self.watcher.busy()
         call = Call(time.monotonic(), trigger, self.read(), busy)
         with self._cond:
@@ -76,6 +76,9 @@ class FakeHost:
         raise AssertionError(f"still triggering after {WAIT_S}s: {len(self.calls)} calls")
 
 
+Watch = Callable[..., FakeHost]
+
+
 @pytest.fixture
 def plugins_d(tmp_path: Path) -> Path:
     folder = tmp_path / "plugins.d"
@@ -84,7 +87,7 @@ def plugins_d(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def watch() -> Iterator[Callable[..., FakeHost]]:
+def watch() -> Iterator[Watch]:
     watchers: list[ManifestWatcher] = []
 
     def start(folder: Path, watched: Path | None = None, **kwargs: object) -> FakeHost:
@@ -105,14 +108,14 @@ def has(name: str, content: bytes) -> Callable[[Call], bool]:
     return lambda call: call.files.get(name) == content
 
 
-def test_create(watch, plugins_d: Path) -> None:
+def test_create(watch: Watch, plugins_d: Path) -> None:
     host = watch(plugins_d)
     (plugins_d / "a.yaml").write_bytes(b"a: 1\n")
     host.wait_for(has("a.yaml", b"a: 1\n"))
     assert host.watcher.mode == "inotify"
 
 
-def test_our_own_reads_trigger_nothing(watch, plugins_d: Path) -> None:
+def test_our_own_reads_trigger_nothing(watch: Watch, plugins_d: Path) -> None:
     (plugins_d / "a.yaml").write_bytes(b"a: 1\n")
     host = watch(plugins_d)
     (plugins_d / "b.yaml").write_bytes(b"b: 1\n")
@@ -120,28 +123,30 @@ def test_our_own_reads_trigger_nothing(watch, plugins_d: Path) -> None:
     assert len(host.wait_quiet()) == 1  # each call reads both files
 
 
-def test_in_place_edit(watch, plugins_d: Path) -> None:
+def test_in_place_edit(watch: Watch, plugins_d: Path) -> None:
     (plugins_d / "a.yaml").write_bytes(b"a: 1\n")
     host = watch(plugins_d)
     (plugins_d / "a.yaml").write_bytes(b"a: 2\n")
     host.wait_for(has("a.yaml", b"a: 2\n"))
 
 
-def test_delete(watch, plugins_d: Path) -> None:
+def test_delete(watch: Watch, plugins_d: Path) -> None:
     (plugins_d / "a.yaml").write_bytes(b"a: 1\n")
     host = watch(plugins_d)
     (plugins_d / "a.yaml").unlink()
     host.wait_for(lambda call: "a.yaml" not in call.files)
 
 
-def test_rename(watch, plugins_d: Path) -> None:
+def test_rename(watch: Watch, plugins_d: Path) -> None:
     (plugins_d / "a.yaml").write_bytes(b"a: 1\n")
     host = watch(plugins_d)
     (plugins_d / "a.yaml").rename(plugins_d / "b.yaml")
     host.wait_for(lambda call: call.files == {"b.yaml": b"a: 1\n"})
 
 
-def test_atomic_save_through_a_temporary_file(watch, plugins_d: Path, tmp_path: Path) -> None:
+def test_atomic_save_through_a_temporary_file(
+    watch: Watch, plugins_d: Path, tmp_path: Path
+) -> None:
     (plugins_d / "a.yaml").write_bytes(b"a: 1\n")
     host = watch(plugins_d)
     (plugins_d / ".a.yaml.swp").write_bytes(b"a: 2\n")
@@ -162,7 +167,7 @@ def configmap_version(folder: Path, stamp: str, content: bytes) -> None:
     os.rename(folder / "..data_tmp", folder / "..data")
 
 
-def test_kubernetes_configmap_swap(watch, plugins_d: Path) -> None:
+def test_kubernetes_configmap_swap(watch: Watch, plugins_d: Path) -> None:
     configmap_version(plugins_d, "..2024_01_01_00_00_00.1", b"c: 1\n")
     os.symlink("..data/c.yaml", plugins_d / "c.yaml")
     host = watch(plugins_d)
@@ -171,7 +176,9 @@ def test_kubernetes_configmap_swap(watch, plugins_d: Path) -> None:
     host.wait_for(has("c.yaml", b"c: 2\n"))
 
 
-def test_a_symlinked_folder_is_watched_at_its_target(watch, plugins_d: Path, tmp_path) -> None:
+def test_a_symlinked_folder_is_watched_at_its_target(
+    watch: Watch, plugins_d: Path, tmp_path: Path
+) -> None:
     link = tmp_path / "link.d"
     link.symlink_to(plugins_d)
     host = watch(plugins_d, watched=link)
@@ -179,7 +186,7 @@ def test_a_symlinked_folder_is_watched_at_its_target(watch, plugins_d: Path, tmp
     host.wait_for(has("a.yaml", b"a: 1\n"))
 
 
-def test_a_file_open_mid_write_is_never_announced_as_ready(watch, plugins_d: Path) -> None:
+def test_a_file_open_mid_write_is_never_announced_as_ready(watch: Watch, plugins_d: Path) -> None:
     first, second = b"plugins:\n  - name: one\n", b"  - name: two\n"
     manifest = plugins_d / "a.yaml"
     manifest.write_bytes(b"plugins: []\n")
@@ -199,7 +206,7 @@ def test_a_file_open_mid_write_is_never_announced_as_ready(watch, plugins_d: Pat
 
 
 def test_a_thousand_rapid_writes_trigger_a_few_times_and_last_after_the_end(
-    watch, plugins_d: Path
+    watch: Watch, plugins_d: Path
 ) -> None:
     manifest = plugins_d / "a.yaml"
     manifest.write_bytes(b"n: start\n")
@@ -215,7 +222,7 @@ def test_a_thousand_rapid_writes_trigger_a_few_times_and_last_after_the_end(
     assert calls[-1].busy == frozenset()
 
 
-def test_polling_source_sees_an_atomic_save(watch, plugins_d: Path) -> None:
+def test_polling_source_sees_an_atomic_save(watch: Watch, plugins_d: Path) -> None:
     (plugins_d / "a.yaml").write_bytes(b"a: 1\n")
     host = watch(plugins_d, source=WatchdogSource(polling=True))
     assert host.watcher.mode == "polling"
@@ -224,7 +231,9 @@ def test_polling_source_sees_an_atomic_save(watch, plugins_d: Path) -> None:
     host.wait_for(has("a.yaml", b"a: 2\n"))
 
 
-def test_a_deleted_and_recreated_folder_is_watched_by_polling(watch, plugins_d: Path) -> None:
+def test_a_deleted_and_recreated_folder_is_watched_by_polling(
+    watch: Watch, plugins_d: Path
+) -> None:
     host = watch(plugins_d)
     shutil.rmtree(plugins_d)  # inotify drops the watch with the folder
     deadline = time.monotonic() + WAIT_S
