@@ -239,12 +239,16 @@ def error_class(code: str) -> type[FlowStoneError]:
     return _BY_CODE.get(code, FlowStoneError)
 
 
+_RESERVED = frozenset({"code", "message", "retryable", "details"})
+
+
 def _rebuild(code: str, data: Mapping[str, Any]) -> FlowStoneError:
     cls = error_class(code)
+    context = {k: v for k, v in dict(data.get("context") or {}).items() if k not in _RESERVED}
     kwargs: dict[str, Any] = {
         "retryable": data.get("retryable"),
         "details": data.get("details"),
-        **dict(data.get("context") or {}),
+        **context,
     }
     message = str(data.get("message", ""))
     if issubclass(cls, _Coded):

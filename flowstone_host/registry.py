@@ -42,8 +42,9 @@ class Entry:
     Attributes:
         kind: The manifest kind, e.g. ``"IOManager"``.
         name: The declaration's ``metadata.name``.
-        instance: The live plugin (or its out-of-process proxy). For item readers, the
-            reader class: build one per run with ``entry.instance(entry.config, deps)``.
+        instance: The live plugin (or its out-of-process proxy). For item readers, a
+            factory (the reader class, or a function spawning an isolated reader): build one
+            reader per run with ``entry.instance(entry.config, deps)``.
             For resources, the handle returned by ``setup``; for assets, their definition.
         config: The fully merged config, read-only.
         plugin: The entry-point name in the kind's namespace (``"memory"``).

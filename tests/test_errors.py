@@ -117,3 +117,9 @@ def test_exceptions_may_describe_themselves() -> None:
 def test_unknown_exception_message_names_the_type() -> None:
     err = normalize(RuntimeError("boom"))
     assert err.code == "internal_error" and "RuntimeError: boom" in err.message
+
+
+def test_rebuilding_ignores_context_keys_that_collide_with_fields() -> None:
+    data = {"code": "conflict", "message": "m", "context": {"message": "x", "code": "y", "line": 3}}
+    copy = FlowStoneError.from_dict(data)
+    assert type(copy) is Conflict and copy.message == "m" and copy.line == 3
