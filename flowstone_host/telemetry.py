@@ -145,7 +145,9 @@ class span(contextlib.ContextDecorator):
     into the stop event's metadata) or as a decorator ``@span(event)``. Measurements:
     ``start`` has ``system_time`` and ``monotonic_time`` (ns); ``stop`` and ``exception`` have
     ``duration`` (ns). ``exception`` metadata adds ``kind`` (the exception class name),
-    ``reason`` (the exception) and ``stacktrace``. The exception is re-raised.
+    ``reason`` (the exception) and ``stacktrace`` (the traceback), replacing any caller
+    keys of those names, as Elixir's ``:telemetry.span`` does; so name a plugin's kind
+    ``plugin_kind`` in span metadata. The exception is re-raised.
     """
 
     def __init__(self, event: Event, metadata: Mapping[str, Any] | None = None) -> None:

@@ -142,7 +142,11 @@ def check_compatibility(plugin: type[Any], contract: Contract, *, name: str = ""
             stacklevel=2,
         )
         return Compatibility("legacy", None, contract)
-    context: dict[str, Any] = {"plugin": label, "declared": declared, "supported": contract.supported}
+    context: dict[str, Any] = {
+        "plugin": label,
+        "declared": declared,
+        "supported": contract.supported,
+    }
     try:
         version = parse_version(declared)
     except ValueError:

@@ -30,7 +30,8 @@ class SnapshotKeeper:
         self._teardown = teardown
         self._cond = threading.Condition()
         self._leases: Counter[int] = Counter()  # generation -> runs holding it
-        self._retired: list[tuple[int, Sequence[Entry]]] = []  # (generation that retired them, entries)
+        # (generation whose swap retired them, the entries)
+        self._retired: list[tuple[int, Sequence[Entry]]] = []
 
     def current(self) -> Snapshot:
         """Return the current snapshot (no lock: the reference swap is atomic)."""
