@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..limits import Limits
@@ -19,7 +20,8 @@ class IsolationOptions:
     declaration (``timeout_s``, passed-through variables).
 
     Attributes:
-        env_passthrough: Host environment variables the child may see; it sees no other
+        env: The child's environment variables, as the declaration's ``spec.env`` gives
+            them (``${VAR}`` there passes a host variable through); it sees no other
             (besides ``PATH``, ``LC_CTYPE``, and ``HOME``/``TMPDIR`` set to its private
             folder; see :data:`~.process.BASE_ENVIRONMENT`).
         timeout_s: Per-call limit. A call past it fails with a retryable ``Timeout`` and
@@ -31,7 +33,7 @@ class IsolationOptions:
         max_frame: The protocol's frame size cap in bytes, both ways.
     """
 
-    env_passthrough: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 30.0
     start_timeout_s: float = 30.0
     stop_grace_s: float = 5.0

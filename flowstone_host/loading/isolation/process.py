@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..limits import Limits
@@ -67,16 +67,16 @@ getattr(importlib.import_module(module), function)(fd, init)
 """
 
 
-def child_environment(passthrough: Iterable[str], workdir: str) -> dict[str, str]:
-    """Return the environment of a child: the passed-through variables and the minimum.
+def child_environment(variables: Mapping[str, str], workdir: str) -> dict[str, str]:
+    """Return the environment of a child: the declared variables and the minimum.
 
     Args:
-        passthrough: Names of host variables the child may see (missing ones are skipped).
+        variables: The variables the declaration gives the plugin.
         workdir: The child's private folder, its ``HOME`` and ``TMPDIR``.
     """
     env = dict(BASE_ENVIRONMENT)
     env.update({"HOME": workdir, "TMPDIR": workdir})
-    env.update({name: os.environ[name] for name in passthrough if name in os.environ})
+    env.update(variables)
     return env
 
 
@@ -114,7 +114,7 @@ class ChildProcess:
         entry: str,
         *,
         limits: Limits,
-        env_passthrough: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         faulthandler: bool = False,
         init: Mapping[str, Any] | None = None,
@@ -125,7 +125,7 @@ class ChildProcess:
             name: The plugin's name, for logs and the folder's prefix.
             entry: The function the child calls with ``(fd, init)``.
             limits: rlimits the child applies before importing plugin code.
-            env_passthrough: Host environment variables the child may see.
+            env: Environment variables for the child, beyond the minimum.
             max_frame: The channel's frame size cap in bytes.
             faulthandler: Print a traceback on stderr if the child dies of a signal.
             init: Extra JSON-safe fields for the start frame.
@@ -139,7 +139,7 @@ class ChildProcess:
         try:
             proc = subprocess.Popen(
                 [*argv, "-c", _BOOTSTRAP, str(child_sock.fileno())],
-                env=child_environment(env_passthrough, workdir),
+                env=child_environment(env or {}, workdir),
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

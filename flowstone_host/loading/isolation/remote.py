@@ -84,7 +84,7 @@ class RemotePlugin:
             spec.name,
             _SERVE,
             limits=options.limits,
-            env_passthrough=options.env_passthrough,
+            env=options.env,
             max_frame=options.max_frame,
         )
         deadline = time.monotonic() + options.start_timeout_s
