@@ -11,6 +11,7 @@ environment or be secrets.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,13 +82,34 @@ def check_config(
             "to the plugin's author."
         )
         return ConfigCheck(merged, (_issue(item.origin(path), path, "plugin.bad_schema", message),))
+    key = _memo_key(plugin, merged, partial)
+    if key is not None and key in _VALID:
+        return ConfigCheck(_VALID[key], ())
     if validator.validate(merged, update=partial):
-        return ConfigCheck(dict(validator.document), ())
+        normalized = dict(validator.document)
+        if key is not None and len(_VALID) < _MEMO_SIZE:
+            _VALID[key] = normalized
+        return ConfigCheck(normalized, ())
     issues = [
         _config_issue(error, layers, label, plugin.config_schema)
         for error in _leaves(validator._errors)
     ]
     return ConfigCheck(merged, tuple(issues))
+
+
+#: Normalised configs already found valid, by plugin and config (checks are pure, and
+#: the same config recurs across assets and reloads). Callers never mutate them.
+_VALID: dict[tuple[Any, bool, str], dict[str, Any]] = {}
+_MEMO_SIZE = 4096
+
+
+def _memo_key(
+    plugin: Any, config: Mapping[str, Any], partial: bool
+) -> tuple[Any, bool, str] | None:
+    try:
+        return plugin, partial, json.dumps(config, sort_keys=True)
+    except (TypeError, ValueError):
+        return None  # dates and other non-JSON values: no memo
 
 
 @functools.cache

@@ -8,9 +8,11 @@ of everything valid.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +129,31 @@ def validate_layers(
     host = host or HostConfig.defaults()
     env = os.environ if environ is None else environ
     expanded = [manifest_files(layer) for layer in layers]
+    with _gc_paused():
+        return _validate(layers, expanded, host, env, limits)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while checking: everything built is acyclic and kept in the
+    report, so each collection would only walk the growing live heap again (it cost a
+    third of the time on a 500-file folder)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _validate(
+    layers: Sequence[Sequence[PathLike]],
+    expanded: list[list[str]],
+    host: HostConfig,
+    env: Mapping[str, str],
+    limits: ReadLimits,
+) -> ValidationReport:
     issues: list[Issue] = []
     sources: list[list[Source]] = []
     documents = 0
