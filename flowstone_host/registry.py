@@ -44,12 +44,14 @@ class Entry:
         name: The declaration's ``metadata.name``.
         instance: The live plugin (or its out-of-process proxy). For item readers, a
             factory (the reader class, or a function spawning an isolated reader): build one
-            reader per run with ``entry.instance(entry.config, deps)``.
-            For resources, the handle returned by ``setup``; for assets, their definition.
+            reader per run with ``entry.instance(entry.config, deps)``. For assets, their
+            definition.
         config: The fully merged config, read-only.
         plugin: The entry-point name in the kind's namespace (``"memory"``).
         source: Where it was declared, ``file:line``, or ``None`` for built-in fallbacks.
-        metadata: Loader facts (distribution, versions, isolation, health), read-only.
+        metadata: Loader facts (distribution, versions, isolation, target), read-only.
+        handle: For resources, what ``setup`` returned: assets reach it as
+            ``ctx.resources[name]``. ``None`` for other kinds.
     """
 
     kind: str
@@ -59,6 +61,7 @@ class Entry:
     plugin: str = ""
     source: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    handle: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))

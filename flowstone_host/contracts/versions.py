@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +21,6 @@ __all__ = [
     "CONTRACTS",
     "Compatibility",
     "Contract",
-    "LegacyPluginWarning",
     "check_compatibility",
     "contract_for",
     "declared_contract_version",
@@ -30,10 +28,6 @@ __all__ = [
 ]
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
-
-
-class LegacyPluginWarning(UserWarning):
-    """A plugin declares no contract version; it is accepted as the current one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +115,23 @@ class Compatibility:
     declared: str | None
     contract: Contract
 
+    @property
+    def warning(self) -> str | None:
+        """What to tell the user about a legacy plugin; ``None`` when it declares a version."""
+        if self.status != "legacy":
+            return None
+        current = self.contract.current
+        return (
+            f"declares no contract_version; assuming {self.contract.kind} {current}. "
+            f"Set contract_version = {current!r} on the class."
+        )
+
 
 def check_compatibility(plugin: type[Any], contract: Contract, *, name: str = "") -> Compatibility:
     """Check that ``plugin`` implements a version of ``contract`` this host can run.
 
-    A plugin without a declared version is legacy: accepted, with a
-    :class:`LegacyPluginWarning`.
+    A plugin without a declared version is legacy: accepted, with status ``"legacy"`` and
+    a :attr:`Compatibility.warning` for the caller to show.
 
     Raises:
         IncompatibleContract: another major, below the minimum, or not a version at all;
@@ -135,12 +140,6 @@ def check_compatibility(plugin: type[Any], contract: Contract, *, name: str = ""
     label = name or f"{plugin.__module__}:{plugin.__qualname__}"
     declared = declared_contract_version(plugin)
     if declared is None:
-        warnings.warn(
-            f"Plugin {label!r} declares no contract_version; assuming {contract.kind} "
-            f"{contract.current}. Set contract_version = {contract.current!r} on the class.",
-            LegacyPluginWarning,
-            stacklevel=2,
-        )
         return Compatibility("legacy", None, contract)
     context: dict[str, Any] = {
         "plugin": label,

@@ -14,6 +14,7 @@ from ..config import FieldPath
 from ..contracts.versions import CONTRACTS
 from ..errors import FlowStoneError
 from ..loading import entry_points
+from ..loading.loader import PluginLoader
 from .assembly import Declared
 from .issues import Issue
 from .model import Asset, Branch, Declaration, ManifestSet, Parallel, Routing, Scatter, freeze
@@ -26,13 +27,14 @@ _FALLBACK = ("flowstone.io_managers", "memory")  # what an undeclared "default" 
 
 
 def build_manifests(
-    declared: Sequence[Declared], failed: Iterable[tuple[str, int]]
+    declared: Sequence[Declared], failed: Iterable[tuple[str, int]], loader: PluginLoader
 ) -> tuple[ManifestSet, list[Issue]]:
     """Check plugin config and build the model of every document without issues.
 
     Args:
         declared: Merged, shape-valid documents.
         failed: ``(file, document index)`` of documents already reported as invalid.
+        loader: Reads plugin classes under the host's sandbox policy.
 
     Returns:
         The model of the valid declarations and assets, and the layer (c) issues.
@@ -44,7 +46,7 @@ def build_manifests(
     for item in declared:
         if item.kind not in CONTRACTS:
             continue
-        plugin, problem = plugin_class(item)
+        plugin, problem = plugin_class(item, loader)
         if problem is not None:
             issues.append(problem)
             continue
@@ -79,7 +81,7 @@ def _declaration(item: Declared, config: Mapping[str, Any]) -> Declaration:
         plugin=spec["plugin"],
         config=freeze(config),
         contract=spec.get("contract"),
-        isolation=spec.get("isolation", "inprocess"),
+        isolation=spec.get("isolation"),
         timeout_s=spec.get("timeout_s"),
         env=freeze(spec.get("env", {})),
         env_paths=_below(item.env_paths, _CONFIG),

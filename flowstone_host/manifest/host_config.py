@@ -22,12 +22,12 @@ from .schema import schema_files
 from .shape import shape_issues
 from .yaml_reader import read_file
 
-__all__ = ["Admin", "HostConfig", "Reload", "Sandbox", "read_host_config"]
+__all__ = ["Admin", "Health", "HostConfig", "Reload", "Sandbox", "read_host_config"]
 
 
 @dataclass(frozen=True, slots=True)
 class Sandbox:
-    """Which distributions may load, and the limits of sandboxed child processes."""
+    """Which distributions may load, how plugins are probed and isolated, and child limits."""
 
     allow: tuple[str, ...]
     deny: tuple[str, ...]
@@ -35,10 +35,30 @@ class Sandbox:
     call_timeout_s: float
     memory_mb: int
     cpu_s: int
+    open_files: int
+    probe_imports: bool = True
+    default_isolation: str = "inprocess"
 
     def allows(self, distribution: str) -> bool:
         """Return whether ``distribution`` matches an allow pattern and no deny pattern."""
-        return _matches(distribution, self.allow) and not _matches(distribution, self.deny)
+        return self.refusal(distribution) is None
+
+    def refusal(self, distribution: str) -> str | None:
+        """Return the rule that refuses ``distribution`` (as text), or ``None`` if allowed."""
+        denied = next((p for p in self.deny if fnmatch.fnmatchcase(distribution, p)), None)
+        if denied is not None:
+            return f"sandbox.policy.deny pattern {denied!r}"
+        if not _matches(distribution, self.allow):
+            return f"no sandbox.policy.allow pattern matches (allow: {list(self.allow)})"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Periodic health checks."""
+
+    interval_s: float
+    timeout_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +89,8 @@ class HostConfig:
         sandbox: Distribution policy and child-process limits.
         admin: The admin API settings.
         reload: Debounce and rescan interval.
+        health: Interval and time limit of periodic health checks.
+        shutdown_grace_s: How long a stopping daemon waits for runs in flight.
         env_allow: Patterns of the environment variables manifests may read.
         callables_allow: Patterns of the modules whose callables assets may name.
     """
@@ -80,6 +102,8 @@ class HostConfig:
     sandbox: Sandbox
     admin: Admin
     reload: Reload
+    health: Health
+    shutdown_grace_s: float
     env_allow: tuple[str, ...]
     callables_allow: tuple[str, ...]
 
@@ -142,15 +166,24 @@ def _add(issues: list[Issue], found: list[Issue]) -> bool:
 
 def _build(spec: Mapping[str, Any], base: Path, path: Path | None) -> HostConfig:
     values = _with_defaults(spec, schema_files()["host-config.schema.json"])
-    sandbox, limits = values["sandbox"]["policy"], values["sandbox"]["limits"]
+    sandbox = values["sandbox"]
+    policy, limits = sandbox["policy"], sandbox["limits"]
     return HostConfig(
         path=path,
         plugins_dir=_resolve(base, values["plugins_dir"]),
         overlays=tuple(_resolve(base, folder) for folder in values["overlays"]),
         state_dir=_resolve(base, values["state_dir"]),
-        sandbox=Sandbox(tuple(sandbox["allow"]), tuple(sandbox["deny"]), **limits),
+        sandbox=Sandbox(
+            tuple(policy["allow"]),
+            tuple(policy["deny"]),
+            **limits,
+            probe_imports=sandbox["probe_imports"],
+            default_isolation=sandbox["default_isolation"],
+        ),
         admin=Admin(values["admin"]["listen"], values["admin"].get("token", "")),
         reload=Reload(**values["reload"]),
+        health=Health(**values["health"]),
+        shutdown_grace_s=values["shutdown"]["grace_s"],
         env_allow=tuple(values["env"]["allow"]),
         callables_allow=tuple(values["callables"]["allow"]),
     )

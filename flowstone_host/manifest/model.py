@@ -58,7 +58,7 @@ class Declaration:
         config: The plugin config: ``spec.config`` merged across layers, then validated,
             coerced and completed with defaults by the plugin's ``config_schema``.
         contract: The accepted contract range, if the declaration gives one.
-        isolation: ``"inprocess"`` or ``"process"``.
+        isolation: ``"inprocess"``, ``"process"``, or ``None`` for the host's default.
         timeout_s: Per-call time limit, if any.
         env: Variables passed to a process-isolated plugin.
         env_paths: Config paths (below ``config``) whose values came from the environment.
@@ -71,7 +71,7 @@ class Declaration:
     plugin: str
     config: Mapping[str, Any]
     contract: str | None = None
-    isolation: str = "inprocess"
+    isolation: str | None = None
     timeout_s: float | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     env_paths: frozenset[FieldPath] = field(default=frozenset(), compare=False)

@@ -1,7 +1,9 @@
 """Layer (c): plugin config, checked against each plugin's own cerberus ``config_schema``.
 
-The entry point named by ``spec.plugin`` must exist in the kind's namespace. Its class is
-imported to read ``config_schema`` (importing is allowed; building an instance is not), and
+The entry point named by ``spec.plugin`` must exist in the kind's namespace and pass the
+sandbox policy. Its class is read for ``config_schema`` through the plugin loader (imported
+after the import probe, or, for a process-isolated plugin, only described by the probe;
+never instantiated), and
 the config is validated and normalised with it: coercion and defaults included. An asset's
 ``io_config`` / a scatter's ``reader_config`` is deep-merged over its declaration's config
 and checked the same way. Messages never repeat config values: they may come from the
@@ -20,8 +22,9 @@ import cerberus  # type: ignore[import-untyped]
 
 from ..config import FieldPath, deep_merge
 from ..contracts.versions import CONTRACTS
-from ..errors import FlowStoneError
+from ..errors import FlowStoneError, PluginRefused
 from ..loading import entry_points
+from ..loading.loader import PluginLoader
 from .assembly import Declared, Source
 from .issues import Issue
 from .shape import did_you_mean
@@ -37,10 +40,15 @@ class ConfigCheck:
     issues: tuple[Issue, ...]
 
 
-def plugin_class(item: Declared) -> tuple[Any, Issue | None]:
-    """Return the class ``spec.plugin`` names in ``item``'s namespace, or an issue."""
+def plugin_class(item: Declared, loader: PluginLoader) -> tuple[Any, Issue | None]:
+    """Return the class ``spec.plugin`` names in ``item``'s namespace, or an issue.
+
+    The class comes through ``loader``, so the sandbox policy and the import probe guard
+    it; a process-isolated plugin yields the probe's stand-in and is never imported.
+    """
     namespace = CONTRACTS[item.kind].namespace
-    name = item.data["spec"]["plugin"]
+    spec = item.data["spec"]
+    name = spec["plugin"]
     path: FieldPath = ("spec", "plugin")
     if entry_points.find(namespace, name) is None:
         known = [info.name for info in entry_points.discover(namespace)]
@@ -50,8 +58,11 @@ def plugin_class(item: Declared) -> tuple[Any, Issue | None]:
             "fix the name; `flowstone-host plugins` lists what is installed."
         )
         return None, _issue(item.origin(path), path, "plugin.unknown", message)
+    isolation = spec.get("isolation") or loader.sandbox.default_isolation
     try:
-        return entry_points.load_class(namespace, name), None
+        return loader.plugin_class(item.kind, name, isolation), None
+    except PluginRefused as exc:
+        return None, _issue(item.origin(path), path, "plugin.refused", exc.message)
     except FlowStoneError as exc:
         return None, _issue(item.origin(path), path, "plugin.import_failed", exc.message)
 

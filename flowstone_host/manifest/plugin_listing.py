@@ -8,12 +8,11 @@ command down. Probes run a few at a time.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..contracts.versions import CONTRACTS, LegacyPluginWarning, check_compatibility
+from ..contracts.versions import CONTRACTS, check_compatibility
 from ..errors import FlowStoneError
 from ..loading import entry_points
 from ..loading.limits import Limits
@@ -57,9 +56,7 @@ def _verdict(
     declared = result.declared.get("contract_version")
     stand_in = type("Probed", (), {"contract_version": declared})
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LegacyPluginWarning)
-            status = check_compatibility(stand_in, contract, name=info.name)
+        status = check_compatibility(stand_in, contract, name=info.name)
     except FlowStoneError as exc:
         return f"contract {declared}: INCOMPATIBLE ({exc.message})"
     if status.status == "legacy":

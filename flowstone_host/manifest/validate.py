@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import interpolate
+from ..loading.loader import PluginLoader
 from .assembly import Declared, Source, manifest_files, merge_layers
 from .builder import build_manifests
 from .host_config import HostConfig
@@ -24,7 +25,7 @@ from .issues import Issue
 from .model import ManifestSet
 from .references import reference_issues
 from .shape import shape_issues
-from .yaml_reader import DEFAULT_LIMITS, ReadLimits, YamlDocument, read_file
+from .yaml_reader import DEFAULT_LIMITS, ReadLimits, YamlDocument, read_bytes, read_file
 
 __all__ = ["ValidationReport", "load_manifests", "validate_layers", "validate_paths"]
 
@@ -120,8 +121,18 @@ def validate_layers(
     *,
     environ: Mapping[str, str] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
+    contents: Mapping[str, bytes | None] | None = None,
 ) -> ValidationReport:
     """Check manifests given as layers; a later layer's same kind and name merges over.
+
+    Args:
+        layers: Files and folders of each layer, in order.
+        host: The host config (env, callables, sandbox); built-in defaults if ``None``.
+        environ: Where ``${VAR}`` is read; ``os.environ`` by default.
+        limits: YAML reading bounds.
+        contents: Bytes to use instead of reading a file, by path as listed; ``None``
+            leaves that file out. A reloading host passes what it read, with each
+            rejected file's last good version.
 
     Raises:
         NotFound: a path does not exist.
@@ -129,8 +140,10 @@ def validate_layers(
     host = host or HostConfig.defaults()
     env = os.environ if environ is None else environ
     expanded = [manifest_files(layer) for layer in layers]
+    if contents:
+        expanded = [[f for f in files if contents.get(f, b"") is not None] for files in expanded]
     with _gc_paused():
-        return _validate(layers, expanded, host, env, limits)
+        return _validate(layers, expanded, host, env, limits, contents or {})
 
 
 @contextlib.contextmanager
@@ -153,6 +166,7 @@ def _validate(
     host: HostConfig,
     env: Mapping[str, str],
     limits: ReadLimits,
+    contents: Mapping[str, bytes | None],
 ) -> ValidationReport:
     issues: list[Issue] = []
     sources: list[list[Source]] = []
@@ -161,7 +175,8 @@ def _validate(
         label = ", ".join(str(p) for p in layers[index])
         sources.append([])
         for file in files:
-            result = read_file(file, limits)
+            given = contents.get(file)
+            result = read_file(file, limits) if given is None else read_bytes(given, file, limits)
             issues.extend(result.issues)
             documents += len(result.documents)
             for document in result.documents:
@@ -172,7 +187,7 @@ def _validate(
     issues.extend(duplicates)
     issues.extend(reference_issues(declared, host))
     failed = {(i.position.file, i.document) for i in issues}
-    manifests, config_issues = build_manifests(declared, failed)
+    manifests, config_issues = build_manifests(declared, failed, PluginLoader(host.sandbox))
     issues.extend(config_issues)
     read = tuple(f for layer in expanded for f in layer)
     return ValidationReport(read, _ordered(issues, read), manifests, tuple(declared), documents)

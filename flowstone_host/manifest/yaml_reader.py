@@ -144,13 +144,18 @@ def read_file(path: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMITS)
             "io.unreadable",
             f"Cannot read the file ({exc.strerror}); check it exists and is readable.",
         )
+    return read_bytes(raw, name, limits)
+
+
+def read_bytes(raw: bytes, file: str, limits: ReadLimits = DEFAULT_LIMITS) -> ReadResult:
+    """Read every document of a file's bytes, already read by the caller, as ``file``."""
     if len(raw) > limits.max_bytes:
-        return _failed(name, "io.too_large", _too_large(len(raw), limits))
+        return _failed(file, "io.too_large", _too_large(len(raw), limits))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return _not_utf8(name, raw, exc.start)
-    return read_text(text, name, limits)
+        return _not_utf8(file, raw, exc.start)
+    return read_text(text, file, limits)
 
 
 def read_text(text: str, file: str = "<string>", limits: ReadLimits = DEFAULT_LIMITS) -> ReadResult:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,9 +49,7 @@ def _build(build: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
             f"cannot serve as a {contract.kind}. Register it in its contract's namespace.",
             plugin=label,
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # legacy status is reported in ``info`` instead
-        compatibility = check_compatibility(cls, contract, name=label)
+    compatibility = check_compatibility(cls, contract, name=label)
     args = (build["config"], build["deps"]) if contract.kind == "ItemReader" else (build["config"],)
     plugin: Plugin = cls(*args)
     served: Any = plugin

@@ -1,0 +1,321 @@
+"""Guarded loading: one declaration in, a registry entry or a precise error out.
+
+Every step that touches plugin code is guarded, so a broken plugin fails its own
+declaration and nothing else: finding the entry point, the sandbox policy, the import
+probe, the import itself (``SystemExit`` and ``KeyboardInterrupt`` included), the class
+checks (base class, abstract methods, contract version and the declaration's range), the
+constructor and ``Resource.setup``. The caller collects the errors into a load report.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from ..contracts.plugin import Plugin
+from ..contracts.resource import Resource
+from ..contracts.versions import CONTRACTS, Compatibility, Contract, check_compatibility
+from ..errors import (
+    FlowStoneError,
+    IncompatibleContract,
+    NotFound,
+    PluginLoadError,
+    PluginRefused,
+)
+from ..manifest.host_config import Sandbox
+from ..manifest.model import Declaration
+from ..registry import Entry
+from . import entry_points
+from .entry_points import EntryPointInfo
+from .limits import Limits
+from .probe import ProbeCache, ProbeResult, probe_import
+
+__all__ = ["HOST_DISTRIBUTION", "PluginLoader", "teardown_entry"]
+
+log = logging.getLogger(__name__)
+
+#: The host's own distribution: its plugins run host code already, so they are not probed.
+HOST_DISTRIBUTION = "flowstone-host"
+
+#: Probe verdicts hold for a distribution version, so one cache serves the whole process.
+_PROBES = ProbeCache()
+
+
+class PluginLoader:
+    """Builds registry entries from validated declarations under one sandbox policy.
+
+    Args:
+        sandbox: The host config's distribution policy and limits.
+        probe_cache: Probe verdicts kept across reloads (one per host).
+    """
+
+    def __init__(self, sandbox: Sandbox, probe_cache: ProbeCache | None = None) -> None:
+        self.sandbox = sandbox
+        self._probes = probe_cache or _PROBES
+
+    def plugin_class(self, kind: str, plugin: str, isolation: str) -> type[Any]:
+        """Return what the host may read of a plugin class without running it.
+
+        An in-process plugin's class is imported (after the policy check and, for a
+        distribution not yet imported, the probe). A process-isolated plugin is never
+        imported into the host: a stand-in carrying the ``contract_version``,
+        ``plugin_version`` and plain-data ``config_schema`` the probe read is returned.
+
+        Raises:
+            NotFound: no such entry point; the message lists what is installed.
+            PluginRefused: the sandbox policy refuses its distribution.
+            PluginLoadError: the probe or the import failed.
+        """
+        contract = CONTRACTS[kind]
+        info = _find(contract, plugin)
+        self._check_policy(info)
+        if isolation == "process":
+            result = self._run_probe(info)
+            return type(plugin, (), dict(result.declared))
+        if self._needs_probe(info):
+            self._run_probe(info)
+        try:
+            loaded: type[Any] = entry_points.load_class(contract.namespace, plugin)
+        except FlowStoneError:
+            raise
+        except BaseException as exc:  # SystemExit at import, with probing off
+            raise PluginLoadError(
+                f"Importing plugin {plugin!r} ({info.target}) raised {type(exc).__name__}: {exc}"
+            ) from exc
+        return loaded
+
+    def load(self, declaration: Declaration) -> Entry:
+        """Import, check, build and (for resources) set up the plugin ``declaration`` names.
+
+        Raises:
+            FlowStoneError: ``NotFound`` (no such entry point), ``PluginRefused`` (policy),
+                ``PluginLoadError`` (probe, import, class checks, constructor, setup) or
+                ``IncompatibleContract``; the context names the declaration.
+        """
+        context: dict[str, Any] = {
+            "kind": declaration.kind,
+            "name": declaration.name,
+            "plugin": declaration.plugin,
+        }
+        try:
+            return self._load(declaration)
+        except FlowStoneError as exc:
+            exc.context = {**context, **exc.context}
+            raise
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: the host carries on
+            raise PluginLoadError(
+                f"{_label(declaration)} failed to load: {type(exc).__name__}: {exc}",
+                **context,
+            ) from exc
+
+    def _load(self, declaration: Declaration) -> Entry:
+        contract = CONTRACTS[declaration.kind]
+        isolation = self.isolation(declaration)
+        plugin_class = self.plugin_class(declaration.kind, declaration.plugin, isolation)
+        info = _find(contract, declaration.plugin)
+        if isolation == "process":
+            instance, plugin_class = self._spawn(declaration, info)
+        else:
+            _check_class(contract, info, plugin_class, declaration)
+            instance = plugin_class if declaration.kind == "ItemReader" else None
+        compatibility = _compatible(plugin_class, contract, declaration)
+        if instance is None:
+            instance = _guarded(
+                declaration, "its constructor", plugin_class, dict(declaration.config)
+            )
+        handle = None
+        if isinstance(instance, Resource):
+            handle = _guarded(declaration, "setup()", instance.setup, dict(declaration.config))
+        metadata = _metadata(info, isolation, compatibility, plugin_class)
+        source = str(declaration.source) if declaration.source else None
+        return Entry(
+            declaration.kind,
+            declaration.name,
+            instance,
+            declaration.config,
+            declaration.plugin,
+            source,
+            metadata,
+            handle,
+        )
+
+    def isolation(self, declaration: Declaration) -> str:
+        """Return where ``declaration`` runs: its own choice, else the sandbox default."""
+        return declaration.isolation or self.sandbox.default_isolation
+
+    def _check_policy(self, info: EntryPointInfo) -> None:
+        distribution = info.distribution or "<unknown>"
+        rule = self.sandbox.refusal(distribution)
+        if rule:
+            raise PluginRefused(
+                f"Plugin {info.name!r} comes from distribution {distribution!r}, which the "
+                f"sandbox policy refuses ({rule}). Change sandbox.policy in the host config, "
+                f"or use another plugin.",
+                distribution=distribution,
+                rule=rule,
+            )
+
+    def _needs_probe(self, info: EntryPointInfo) -> bool:
+        if not self.sandbox.probe_imports or info.distribution == HOST_DISTRIBUTION:
+            return False
+        return info.target.partition(":")[0] not in sys.modules  # imported: nothing to guard
+
+    def _run_probe(self, info: EntryPointInfo) -> ProbeResult:
+        dist = (info.distribution, info.version) if info.distribution and info.version else None
+        result = probe_import(
+            info.target,
+            timeout_s=self.sandbox.import_timeout_s,
+            limits=self._limits(),
+            distribution=dist,
+            cache=self._probes,
+        )
+        if not result.ok:
+            raise result.to_error(distribution=info.distribution)
+        return result
+
+    def _limits(self) -> Limits:
+        sandbox = self.sandbox
+        return Limits(
+            memory_mb=sandbox.memory_mb, cpu_s=sandbox.cpu_s, open_files=sandbox.open_files
+        )
+
+    def _spawn(self, declaration: Declaration, info: EntryPointInfo) -> tuple[Any, type[Any]]:
+        from .isolation import IsolationOptions, spawn_plugin
+
+        options = IsolationOptions(
+            env=dict(declaration.env),
+            timeout_s=declaration.timeout_s or self.sandbox.call_timeout_s,
+            start_timeout_s=self.sandbox.import_timeout_s,
+            limits=self._limits(),
+        )
+        config = dict(declaration.config)
+        if declaration.kind == "ItemReader":
+            # One short-lived child checks that the reader loads; each run gets its own.
+            checked = spawn_plugin(
+                "ItemReader", info.target, config, name=declaration.name, options=options
+            )
+            checked.close()
+            return _reader_factory(spawn_plugin, declaration, info.target, options), type(checked)
+        proxy = spawn_plugin(
+            declaration.kind, info.target, config, name=declaration.name, options=options
+        )
+        return proxy, type(proxy)
+
+
+def _reader_factory(
+    spawn: Callable[..., Any], declaration: Declaration, target: str, options: Any
+) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+    def open_reader(config: Mapping[str, Any], deps: Mapping[str, Any]) -> Any:
+        return spawn(
+            "ItemReader", target, config, name=declaration.name, deps=deps, options=options
+        )
+
+    return open_reader
+
+
+def _label(declaration: Declaration) -> str:
+    where = f" ({declaration.source})" if declaration.source else ""
+    return f"{declaration.kind} {declaration.name!r} (plugin {declaration.plugin!r}){where}"
+
+
+def _find(contract: Contract, plugin: str) -> EntryPointInfo:
+    info = entry_points.find(contract.namespace, plugin)
+    if info is not None:
+        return info
+    names = [i.name for i in entry_points.discover(contract.namespace)]
+    hint = difflib.get_close_matches(plugin, names, n=1)
+    raise NotFound(
+        f"No plugin {plugin!r} in {contract.namespace} (installed: {', '.join(names) or 'none'})."
+        + (
+            f" Did you mean {hint[0]!r}?" if hint else " Install the distribution that provides it."
+        ),
+        namespace=contract.namespace,
+    )
+
+
+def _check_class(
+    contract: Contract, info: EntryPointInfo, loaded: Any, declaration: Declaration
+) -> None:
+    if not (inspect.isclass(loaded) and issubclass(loaded, contract.abc)):
+        what = loaded.__name__ if inspect.isclass(loaded) else type(loaded).__name__
+        raise PluginLoadError(
+            f"{_label(declaration)}: {info.target} is a {what}, not a subclass of "
+            f"{contract.abc.__name__}; it is registered under the wrong namespace or does "
+            f"not implement the contract.",
+        )
+    missing = sorted(getattr(loaded, "__abstractmethods__", ()))
+    if missing:
+        raise PluginLoadError(
+            f"{_label(declaration)}: {info.target} does not implement "
+            f"{', '.join(missing)} of {contract.abc.__name__}.",
+            details={"missing": missing},
+        )
+
+
+def _compatible(
+    plugin_class: type[Any], contract: Contract, declaration: Declaration
+) -> Compatibility:
+    compatibility = check_compatibility(plugin_class, contract, name=declaration.name)
+    if compatibility.status == "legacy":
+        log.warning("%s: %s", _label(declaration), compatibility.warning)
+    if declaration.contract:
+        version = compatibility.declared or contract.current
+        try:
+            accepted = version in SpecifierSet(declaration.contract)
+        except InvalidSpecifier:
+            accepted = False
+        if not accepted:
+            raise IncompatibleContract(
+                f"{_label(declaration)} implements {contract.kind} contract {version}, outside "
+                f"the declaration's range {declaration.contract!r}. Widen spec.contract or "
+                f"install a matching plugin release.",
+                declared=version,
+                supported=declaration.contract,
+            )
+    return compatibility
+
+
+def _guarded(declaration: Declaration, doing: str, function: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return function(*args)
+    except FlowStoneError:
+        raise
+    except BaseException as exc:
+        raise PluginLoadError(
+            f"{_label(declaration)}: {doing} raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _metadata(
+    info: EntryPointInfo, isolation: str, compatibility: Compatibility, plugin_class: type[Any]
+) -> dict[str, Any]:
+    return {
+        "distribution": info.distribution,
+        "version": info.version,
+        "target": info.target,
+        "isolation": isolation,
+        "contract_version": compatibility.declared,
+        "compatibility": compatibility.status,
+        "plugin_version": getattr(plugin_class, "plugin_version", None),
+    }
+
+
+def teardown_entry(entry: Entry) -> None:
+    """Release what a loaded entry holds: ``teardown`` a resource handle, ``close`` a plugin.
+
+    Never raises: a plugin failing to let go is logged, and the host carries on.
+    """
+    instance = entry.instance
+    try:
+        if isinstance(instance, Resource) and entry.handle is not None:
+            instance.teardown(entry.handle)
+        if isinstance(instance, Plugin):
+            instance.close()
+    except BaseException:
+        log.exception("Tearing down %s %r raised; it was dropped anyway.", entry.kind, entry.name)
