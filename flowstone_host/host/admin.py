@@ -62,6 +62,19 @@ RELOAD_TRIGGER = "http"
 """The ``trigger`` passed to :meth:`HostAPI.reload` by ``POST /reload``."""
 
 
+class ReloadOutcome(Protocol):
+    """A reload's report as the admin server serves it."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything asked for was applied."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-safe report."""
+        ...
+
+
 class HostAPI(Protocol):
     """What the admin server needs from the host. Every method must be thread-safe."""
 
@@ -82,10 +95,10 @@ class HostAPI(Protocol):
         """Return the JSON-safe, already redacted status document."""
         ...
 
-    def reload(self, trigger: str) -> dict[str, Any]:
-        """Reload now (or join the reload in progress) and return its JSON-safe report.
+    def reload(self, trigger: str) -> ReloadOutcome:
+        """Reload now (or join the reload in progress) and return its report.
 
-        The report's ``ok`` key says whether the reload succeeded; it picks 200 or 409.
+        The report's ``ok`` says whether the reload succeeded; it picks 200 or 409.
         """
         ...
 
@@ -162,7 +175,7 @@ def _metrics(api: HostAPI) -> _Reply:
 
 def _reload(api: HostAPI) -> _Reply:
     report = api.reload(RELOAD_TRIGGER)
-    return _json_reply(200 if report.get("ok") else 409, report)
+    return _json_reply(200 if report.ok else 409, report.to_dict())
 
 
 _Route = Callable[[HostAPI], _Reply]

@@ -13,55 +13,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from fakes import FakeHost
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowstone_host import ConfigError, NotFound, Unavailable, telemetry
 from flowstone_host.host.admin import MAX_BODY_BYTES, AdminServer, local_url, parse_listen
-from flowstone_host.host.metrics import HostMetrics
-
-
-class FakeHost:
-    """The smallest HostAPI: canned answers, and a record of reload triggers."""
-
-    def __init__(self) -> None:
-        self.metrics = HostMetrics()
-        self.is_alive = True
-        self.readiness: tuple[bool, list[str]] = (True, [])
-        self.report: dict[str, Any] = {"ok": True, "outcome": "ok", "changes": []}
-        self.fail_with: Exception | None = None
-        self.triggers: list[str] = []
-
-    @property
-    def metrics_registry(self) -> CollectorRegistry:
-        return self.metrics.registry
-
-    def alive(self) -> bool:
-        return self.is_alive
-
-    def ready(self) -> tuple[bool, list[str]]:
-        return self.readiness
-
-    def status(self) -> dict[str, Any]:
-        if self.fail_with is not None:
-            raise self.fail_with
-        return {"declarations": [{"kind": "io_manager", "name": "memory", "state": "active"}]}
-
-    def reload(self, trigger: str) -> dict[str, Any]:
-        self.triggers.append(trigger)
-        if self.fail_with is not None:
-            raise self.fail_with
-        return self.report
-
 
 Serve = Callable[..., AdminServer]
-
-
-@pytest.fixture
-def host() -> Iterator[FakeHost]:
-    fake = FakeHost()
-    yield fake
-    fake.metrics.close()
 
 
 @pytest.fixture

@@ -6,41 +6,14 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from fakes import FakeHost
 
 from flowstone_host import ConfigError
 from flowstone_host.cli import main
 from flowstone_host.host.admin import AdminServer
 from flowstone_host.host.admin_client import AdminClient, listen_url
-
-
-class FakeHost:
-    """A HostAPI with canned answers."""
-
-    metrics_registry = CollectorRegistry()
-
-    def __init__(self) -> None:
-        self.report: dict[str, Any] = {"ok": True, "outcome": "ok"}
-
-    def alive(self) -> bool:
-        return True
-
-    def ready(self) -> tuple[bool, list[str]]:
-        return True, []
-
-    def status(self) -> dict[str, Any]:
-        return {"declarations": [{"kind": "io_manager", "name": "memory", "state": "active"}]}
-
-    def reload(self, trigger: str) -> dict[str, Any]:
-        return self.report
-
-
-@pytest.fixture
-def host() -> FakeHost:
-    return FakeHost()
 
 
 @pytest.fixture
@@ -85,7 +58,7 @@ def test_reload_needs_the_token(server: AdminServer, capsys: pytest.CaptureFixtu
         "failed (HTTP 401): This endpoint needs 'Authorization: Bearer" in capsys.readouterr().err
     )
     assert main(["reload", "--admin", server.url, "--token", "s3cret"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"ok": True, "outcome": "ok"}
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "outcome": "ok", "changes": []}
 
 
 def test_token_from_the_environment(server: AdminServer, monkeypatch: pytest.MonkeyPatch) -> None:
