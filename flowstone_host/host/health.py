@@ -1,0 +1,108 @@
+"""Health checks of live plugins and resources: bounded in time, never raising.
+
+A check runs ``health_check()`` (``health_check(handle)`` for a resource) behind the error
+boundary on a worker thread, so a plugin that hangs costs one thread and reports
+unhealthy after ``timeout_s``. A change of health emits ``("flowstone", "health",
+"change")`` (the first result too, so gauges start right) and moves the declaration
+between ``active`` and ``unhealthy``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from ..boundary import call
+from ..contracts.resource import Resource
+from ..contracts.types import Health
+from ..errors import FlowStoneError
+from ..registry import Entry
+from ..telemetry import execute
+from .metrics import HostMetrics
+from .report import DeclarationState
+
+__all__ = ["HEALTH_CHANGE", "HealthChecker"]
+
+log = logging.getLogger(__name__)
+
+#: Emitted when a declaration's health flips.
+HEALTH_CHANGE = ("flowstone", "health", "change")
+
+#: Kinds whose entries are not instances to check: readers are built per run.
+_UNCHECKED = frozenset({"Asset", "ItemReader"})
+
+
+class HealthChecker:
+    """Checks entries on demand and all live declarations periodically.
+
+    Args:
+        states: Returns the host's current declaration states.
+        metrics: Where health gauges and declaration states are published.
+        timeout_s: How long one check may take before it counts as unhealthy.
+    """
+
+    def __init__(
+        self,
+        states: Callable[[], list[DeclarationState]],
+        metrics: HostMetrics,
+        timeout_s: float,
+    ) -> None:
+        self._states = states
+        self._metrics = metrics
+        self._timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flowstone-health")
+
+    def check(self, entry: Entry) -> Health | None:
+        """Return ``entry``'s health, ``None`` if it does not check itself; never raises."""
+        if entry.kind in _UNCHECKED:
+            return None
+        args = (entry.handle,) if isinstance(entry.instance, Resource) else ()
+        future = self._pool.submit(call, entry, "health_check", *args)
+        try:
+            result = future.result(timeout=self._timeout_s)
+        except FutureTimeout:
+            return Health.unhealthy(f"health check took longer than {self._timeout_s:g} s")
+        except FlowStoneError as exc:
+            return Health.unhealthy(f"health check raised: {exc.message}")
+        if result is not None and not isinstance(result, Health):
+            return Health.unhealthy(f"health check returned {type(result).__name__}, not Health")
+        return result
+
+    def check_all(self) -> None:
+        """Check every live declaration and publish what changed."""
+        for state in self._states():
+            if state.entry is not None and state.state != "failed":
+                self.observe(state, self.check(state.entry))
+        self.publish_states()
+
+    def observe(self, state: DeclarationState, health: Health | None) -> None:
+        """Record a check's result on ``state``; announce the first result and every flip."""
+        if health is None:
+            return
+        previous = state.health
+        state.record(health)
+        state.state = "active" if health.healthy else "unhealthy"
+        state.reason = None if health.healthy else health.reason
+        if previous is None or previous.healthy != health.healthy:
+            self._announce(state, health, flipped=previous is not None)
+
+    def _announce(self, state: DeclarationState, health: Health, *, flipped: bool) -> None:
+        if flipped or not health.healthy:
+            level = logging.INFO if health.healthy else logging.WARNING
+            verdict = "healthy" if health.healthy else f"unhealthy: {health.reason}"
+            log.log(level, "%s %r is %s", state.kind, state.name, verdict)
+        execute(
+            HEALTH_CHANGE,
+            {},
+            {"plugin_kind": state.kind, "name": state.name, "healthy": health.healthy},
+        )
+
+    def publish_states(self) -> None:
+        """Publish every declaration's state to the metrics."""
+        self._metrics.set_declarations([s.state for s in self._states() if s.kind != "Asset"])
+
+    def close(self) -> None:
+        """Stop the worker threads (a check still running is abandoned)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,279 @@
+"""The Host: one immutable snapshot of every registry, reloaded as a transaction.
+
+::
+
+    host = Host.from_config("config/host.yaml")
+    host.start()                                   # the first load
+    entry = host.snapshot().io_managers.resolve("warehouse")
+    report = host.reload()                         # what changed, by content
+    host.stop()                                    # tear down in reverse order of setup
+
+A reload reads the manifest folders, validates them (a failing file keeps its last good
+version), loads and sets up only new or changed declarations (unchanged ones keep their
+live instances), health-checks them, swaps the snapshot atomically and tears down what
+left once no run holds it. Reloads never overlap, and a trigger that arrives during one is
+never lost: it is served by the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..loading import entry_points
+from ..loading.loader import PluginLoader, teardown_entry
+from ..manifest.host_config import HostConfig, read_host_config
+from ..registry import Entry, Snapshot
+from ..telemetry import attach_emitter, detach, span
+from .health import HealthChecker
+from .leases import SnapshotKeeper
+from .manifests import ManifestTree
+from .metrics import HostMetrics
+from .report import DeclarationState, Outcome, ReloadReport
+from .transaction import Transaction
+
+__all__ = ["Host"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+#: Triggers that retry failed declarations even when no file changed (a distribution
+#: may have been installed since): the ones a person sends.
+_MANUAL = frozenset({"startup", "manual", "signal", "http"})
+
+
+class Host:
+    """Loads the plugins the manifests declare and keeps them current.
+
+    Args:
+        config: The validated host config.
+        busy: Returns files still being written (the watcher's view); they keep their last
+            good version until closed.
+    """
+
+    def __init__(
+        self, config: HostConfig, *, busy: Callable[[], Collection[Path]] = frozenset
+    ) -> None:
+        self.config = config
+        self.busy = busy
+        self.metrics = HostMetrics()
+        self.loader = PluginLoader(config.sandbox)
+        self._tree = ManifestTree(config)
+        self._states: dict[Key, DeclarationState] = {}
+        self._rejected: dict[str, Any] = {}
+        self._keeper = SnapshotKeeper(Snapshot.build([]), self._retire)
+        self._health = HealthChecker(self._states_view, self.metrics, config.health.timeout_s)
+        self._reload_lock = threading.Lock()
+        self._requests = threading.Condition()
+        self._requested = self._served = 0
+        self._last: ReloadReport | None = None
+        self._started = self._stopping = False
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] = "config/host.yaml") -> Host:
+        """Read and validate the host config at ``path`` and build a host on it.
+
+        Raises:
+            ConfigError: the host config is missing or invalid, with every problem listed.
+        """
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"No host config at {os.fspath(path)!r}. Pass --config PATH, or run from the "
+                f"project folder, where config/host.yaml is.",
+                file=os.fspath(path),
+            )
+        return cls(read_host_config(path))
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> ReloadReport:
+        """Run the first load; a broken manifest is rejected and the rest still loads."""
+        self._started = True
+        return self.reload("startup")
+
+    def stop(self, grace_s: float | None = None) -> bool:
+        """Wait up to ``grace_s`` for runs in flight, then tear everything down in reverse.
+
+        Returns:
+            Whether every run finished within the grace period.
+        """
+        self._stopping = True
+        drained = self._keeper.drain(self.config.shutdown_grace_s if grace_s is None else grace_s)
+        if not drained:
+            log.warning("Stopping with %d run(s) still in flight.", self._keeper.in_flight())
+        with self._reload_lock:
+            entries = [s.entry for s in self._states.values() if s.entry is not None]
+            self._states.clear()
+            self._keeper.swap(Snapshot.build([], generation=self.generation + 1), [])
+            for entry in reversed(entries):
+                self._retire(entry)
+        self._health.close()
+        self.metrics.close()
+        return drained
+
+    # -- reading -----------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Return the current snapshot (no lock; it never changes once built)."""
+        return self._keeper.current()
+
+    @contextmanager
+    def lease(self) -> Iterator[Snapshot]:
+        """Hold the current snapshot for a run: what it uses is torn down only after it."""
+        with self._keeper.lease() as snapshot:
+            yield snapshot
+
+    @property
+    def generation(self) -> int:
+        """The current snapshot's generation: how many reloads changed something."""
+        return self.snapshot().generation
+
+    @property
+    def last_reload(self) -> ReloadReport | None:
+        """The last reload's report."""
+        return self._last
+
+    # -- reload --------------------------------------------------------------------------
+
+    def reload(self, trigger: str = "manual") -> ReloadReport:
+        """Reload now and return the report; join a reload that started after this call.
+
+        Reloads never overlap. A call made while one runs waits for it, then runs again
+        unless a reload that started after this call already covered it.
+        """
+        with self._requests:
+            self._requested += 1
+            ticket = self._requested
+        with self._reload_lock:
+            if self._served >= ticket and self._last is not None:
+                return self._last  # a reload that began after our request covered it
+            covers = self._requested
+            report = self._reload(trigger)
+            self._served = covers
+            self._last = report
+        return report
+
+    def _reload(self, trigger: str) -> ReloadReport:
+        started, clock = time.time(), time.monotonic()
+        with span(("flowstone", "reload"), {"trigger": trigger}) as meta:
+            entry_points.refresh()  # a distribution installed since the last reload is seen
+            current, changed = self._tree.read(self.busy())
+            if not changed and trigger not in _MANUAL:
+                report = ReloadReport(
+                    trigger, started, time.monotonic() - clock, "unchanged", self.generation
+                )
+            else:
+                report = self._apply(trigger, current, started, clock)
+            meta["outcome"] = report.outcome
+        log.info(report.summary(), extra={"reload": report.to_dict()})
+        return report
+
+    def _apply(
+        self, trigger: str, current: dict[str, bytes | None], started: float, clock: float
+    ) -> ReloadReport:
+        validated = self._tree.validate(current)
+        manifests = validated.report.manifests
+        retry = trigger in _MANUAL
+        transaction = Transaction(self.loader, self._states, manifests, self._health, retry=retry)
+        transaction.run()
+        self._tree.accept(validated)
+        self._rejected = validated.rejected
+        generation = self.generation
+        if transaction.changed:
+            generation += 1
+            snapshot = Snapshot.build(
+                transaction.entries(),
+                generation=generation,
+                fallback_io=self.snapshot().io_managers.fallback,
+            )
+            self._attach_emitters(transaction.added)
+            self._states = transaction.states
+            self._keeper.swap(snapshot, transaction.retired)
+        self._health.publish_states()
+        if validated.rejected or transaction.failed:
+            outcome: Outcome = "partial"
+        else:
+            outcome = "applied" if transaction.changed else "unchanged"
+        duration = time.monotonic() - clock
+        changes = tuple(transaction.changes)
+        return ReloadReport(
+            trigger, started, duration, outcome, generation, changes, dict(validated.rejected)
+        )
+
+    def _attach_emitters(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            if entry.kind == "TelemetryEmitter":
+                prefix = tuple(entry.config.get("prefix", ("flowstone",)))
+                attach_emitter(entry.instance, _emitter_id(entry), prefix)
+
+    def _retire(self, entry: Entry) -> None:
+        if entry.kind == "TelemetryEmitter":
+            detach(_emitter_id(entry))
+        if entry.kind != "Asset":
+            self.metrics.forget(entry.kind, entry.name)
+            teardown_entry(entry)
+
+    # -- health and status -------------------------------------------------------------
+
+    def _states_view(self) -> list[DeclarationState]:
+        return list(self._states.values())
+
+    def check_health(self) -> None:
+        """Health-check every live plugin and resource that can check itself, now."""
+        self._health.check_all()
+
+    def alive(self) -> bool:
+        """Whether the host is serving: false once it is stopping."""
+        return not self._stopping
+
+    def ready(self) -> tuple[bool, list[str]]:
+        """Whether the first load finished and every declared resource is healthy, and why not."""
+        if self._last is None:
+            return False, ["the first load has not finished"]
+        reasons = [
+            f"resource {s.name!r} is {s.state}: {s.reason}"
+            for s in self._states.values()
+            if s.kind == "Resource" and s.state != "active"
+        ]
+        if self._stopping:
+            reasons.insert(0, "the host is stopping")
+        return not reasons, reasons
+
+    @property
+    def metrics_registry(self) -> Any:
+        """The Prometheus registry the admin API serves on ``/metrics``."""
+        return self.metrics.registry
+
+    def status(self) -> dict[str, Any]:
+        """Return the JSON-safe, redacted status document served on ``/status``."""
+        ready, reasons = self.ready()
+        states = list(self._states.values())
+        return {
+            "host": {
+                "config": str(self.config.path) if self.config.path else None,
+                "pid": os.getpid(),
+                "generation": self.generation,
+                "runs_in_flight": self._keeper.in_flight(),
+                "ready": ready,
+                "reasons": reasons,
+            },
+            "declarations": [s.to_dict() for s in states if s.kind != "Asset"],
+            "assets": [s.to_dict() for s in states if s.kind == "Asset"],
+            "rejected_files": [
+                {"file": file, "errors": [issue.to_dict() for issue in issues]}
+                for file, issues in self._rejected.items()
+            ],
+            "last_reload": self._last.to_dict() if self._last else None,
+        }
+
+
+def _emitter_id(entry: Entry) -> str:
+    return f"flowstone-host:emitter:{entry.name}:{id(entry.instance)}"

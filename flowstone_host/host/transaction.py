@@ -1,0 +1,151 @@
+"""One reload's work: diff the validated manifests against what is live, load what changed.
+
+A :class:`Transaction` never touches the live snapshot: it builds the next one's entries
+and says what to retire. Unchanged declarations keep their live instances; a declaration
+whose new version fails to load (or comes up unhealthy) keeps its previous instance; an
+asset whose IO manager or reader is not live is rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from ..errors import FlowStoneError
+from ..loading.loader import PluginLoader, teardown_entry
+from ..manifest.model import Asset, Declaration, ManifestSet
+from ..registry import Entry
+from .health import HealthChecker
+from .report import Change, DeclarationState
+
+__all__ = ["Transaction"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+
+class Transaction:
+    """Plans and loads one reload.
+
+    Args:
+        loader: Builds entries from declarations.
+        live: What the host runs now, by ``(kind, name)``.
+        desired: The validated manifests to converge to.
+        health: Checks freshly loaded entries and records the results.
+        retry: Load declarations that failed before even if they did not change.
+    """
+
+    def __init__(
+        self,
+        loader: PluginLoader,
+        live: Mapping[Key, DeclarationState],
+        desired: ManifestSet,
+        health: HealthChecker,
+        *,
+        retry: bool,
+    ) -> None:
+        self._loader = loader
+        self._live = live
+        self._desired = desired
+        self._health = health
+        self._retry = retry
+        self.states: dict[Key, DeclarationState] = {}
+        self.changes: list[Change] = []
+        self.retired: list[Entry] = []
+        self.added: list[Entry] = []
+
+    @property
+    def changed(self) -> bool:
+        """Whether the next snapshot differs from the live one."""
+        moved = any(c.action != "reused" for c in self.changes)
+        return moved or self.states.keys() != self._live.keys()
+
+    @property
+    def failed(self) -> bool:
+        """Whether any declaration or asset failed."""
+        return any(change.action == "failed" for change in self.changes)
+
+    def entries(self) -> list[Entry]:
+        """The entries of the next snapshot."""
+        return [state.entry for state in self.states.values() if state.entry is not None]
+
+    def run(self) -> None:
+        """Converge: declarations in order, then assets, then what left."""
+        for key, declaration in self._desired.declarations.items():
+            self.states[key] = self._declaration(key, declaration)
+        for name, asset in self._desired.assets.items():
+            self.states["Asset", name] = self._asset(asset)
+        for key, old in self._live.items():
+            if key not in self.states:
+                if old.entry is not None:
+                    self.retired.append(old.entry)
+                self.changes.append(Change(key[0], key[1], "removed"))
+
+    def _declaration(self, key: Key, declaration: Declaration) -> DeclarationState:
+        old = self._live.get(key)
+        if old is not None and old.model == declaration:
+            if old.state != "failed":
+                self.changes.append(Change(*key, "reused"))
+                return old
+            if not self._retry:
+                return old  # failed before, nothing changed: wait for a change or a manual reload
+        previous = old.entry if old is not None else None
+        try:
+            entry = self._loader.load(declaration)
+        except FlowStoneError as exc:
+            log.error("%s %r failed to load: %s", key[0], key[1], exc.message)
+            self.changes.append(Change(*key, "failed", exc.message, kept=previous is not None))
+            return DeclarationState(declaration, previous, "failed", exc.message)
+        return self._admit(key, declaration, entry, previous)
+
+    def _admit(
+        self, key: Key, declaration: Declaration, entry: Entry, previous: Entry | None
+    ) -> DeclarationState:
+        """Health-check a fresh entry and decide whether it replaces ``previous``."""
+        health = self._health.check(entry)
+        if health is not None and not health.healthy and previous is not None:
+            reason = f"new version is unhealthy: {health.reason}"
+            teardown_entry(entry)
+            self.changes.append(Change(*key, "failed", reason, kept=True))
+            return DeclarationState(declaration, previous, "failed", reason)
+        if previous is not None:
+            self.retired.append(previous)
+        self.added.append(entry)
+        state = DeclarationState(declaration, entry)
+        self._health.observe(state, health)
+        self.changes.append(Change(*key, "replaced" if previous else "added", state.reason))
+        return state
+
+    def _asset(self, asset: Asset) -> DeclarationState:
+        key = ("Asset", asset.name)
+        missing = self._missing_dependencies(asset)
+        old = self._live.get(key)
+        if missing:
+            self.changes.append(Change(*key, "failed", missing, kept=False))
+            return DeclarationState(asset, None, "failed", missing)
+        if old is not None and old.model == asset and old.entry is not None:
+            self.changes.append(Change(*key, "reused"))
+            return old
+        entry = Entry(
+            "Asset",
+            asset.name,
+            asset,
+            asset.resolved_io_config,
+            source=str(asset.source) if asset.source else None,
+        )
+        self.changes.append(Change(*key, "added" if old is None else "replaced"))
+        return DeclarationState(asset, entry)
+
+    def _missing_dependencies(self, asset: Asset) -> str | None:
+        needs: list[Key] = []
+        if asset.io_manager != "default" or ("IOManager", "default") in self._desired.declarations:
+            needs.append(("IOManager", asset.io_manager))
+        if asset.scatter is not None:
+            needs.append(("ItemReader", asset.scatter.reader))
+        for kind, name in needs:
+            state = self.states.get((kind, name))
+            if state is None or state.entry is None:
+                reason = state.reason if state is not None else "it is not declared"
+                return f"its {kind} {name!r} is not loaded ({reason})"
+        return None
