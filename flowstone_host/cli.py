@@ -128,6 +128,52 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_check(sub: Subparsers) -> None:
+    parser = add_command(
+        sub,
+        "check",
+        _check,
+        help="load, set up, health-check and tear down every declaration",
+        description=(
+            "Load every plugin declaration the way the daemon would (sandbox policy, import\n"
+            "probe, version checks, constructor, resource setup), health-check it and tear it\n"
+            "down again, printing one line per declaration. With no PATH, read the host\n"
+            "config's plugins folder and its overlays.\n\n"
+            "Exit codes: 0 all good, 1 any manifest invalid or declaration failed or\n"
+            "unhealthy, 2 usage error."
+        ),
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="manifest files or folders")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .errors import FlowStoneError
+    from .host.check import check_declarations
+    from .host.health import HealthChecker
+    from .loading.loader import PluginLoader
+    from .manifest.validate import load_manifests, validate_paths
+
+    try:
+        host = _host_config(args)
+        report = validate_paths(args.paths, host) if args.paths else load_manifests(host)
+    except FlowStoneError as exc:
+        print(f"flowstone-host check: error: {exc.message}", file=sys.stderr)
+        return 2
+    for issue in report.issues:
+        print(issue.to_text())
+    health = HealthChecker(list, None, host.health.timeout_s)
+    failed = 0
+    try:
+        for result in check_declarations(report.manifests, PluginLoader(host.sandbox), health):
+            print(result.to_text(), flush=True)
+            failed += not result.ok
+    finally:
+        health.close()
+    total = len(report.manifests.declarations)
+    print(f"{total - failed} of {total} declaration(s) OK; {len(report.issues)} manifest error(s)")
+    return 0 if report.ok and not failed else 1
+
+
 def _add_schema(sub: Subparsers) -> None:
     parser = add_command(
         sub,
@@ -317,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         _add_run,
         _add_validate,
+        _add_check,
         _add_schema,
         _add_plugins,
         _add_config,

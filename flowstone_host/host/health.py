@@ -39,14 +39,15 @@ class HealthChecker:
 
     Args:
         states: Returns the host's current declaration states.
-        metrics: Where health gauges and declaration states are published.
+        metrics: Where declaration states are published (``None``: nowhere, as in
+            ``flowstone-host check``).
         timeout_s: How long one check may take before it counts as unhealthy.
     """
 
     def __init__(
         self,
         states: Callable[[], list[DeclarationState]],
-        metrics: HostMetrics,
+        metrics: HostMetrics | None,
         timeout_s: float,
     ) -> None:
         self._states = states
@@ -101,7 +102,8 @@ class HealthChecker:
 
     def publish_states(self) -> None:
         """Publish every declaration's state to the metrics."""
-        self._metrics.set_declarations([s.state for s in self._states() if s.kind != "Asset"])
+        if self._metrics is not None:
+            self._metrics.set_declarations([s.state for s in self._states() if s.kind != "Asset"])
 
     def close(self) -> None:
         """Stop the worker threads (a check still running is abandoned)."""

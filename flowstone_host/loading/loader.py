@@ -103,6 +103,9 @@ class PluginLoader:
             "name": declaration.name,
             "plugin": declaration.plugin,
         }
+        info = entry_points.find(CONTRACTS[declaration.kind].namespace, declaration.plugin)
+        if info is not None:
+            context.update(distribution=info.distribution, version=info.version)
         try:
             return self._load(declaration)
         except FlowStoneError as exc:

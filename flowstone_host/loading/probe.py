@@ -186,6 +186,7 @@ def _run_probe(target: Target, label: str, timeout_s: float, limits: Limits) -> 
         f"{__name__}:run_in_child",
         limits=limits,
         faulthandler=True,
+        quiet=True,  # the output's tail goes into the result instead
         init={"target": target},
     )
     try:

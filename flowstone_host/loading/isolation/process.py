@@ -97,6 +97,7 @@ class ChildProcess:
         channel: Channel,
         workdir: str,
         pidfd: int | None,
+        quiet: bool = False,
     ) -> None:
         self.name = name
         self.proc = proc
@@ -105,7 +106,8 @@ class ChildProcess:
         self.workdir = workdir
         self._pidfd = pidfd
         assert proc.stdout is not None and proc.stderr is not None
-        self.output = OutputPump(name, {"stdout": proc.stdout, "stderr": proc.stderr})
+        streams = {"stdout": proc.stdout, "stderr": proc.stderr}
+        self.output = OutputPump(name, streams, quiet=quiet)
 
     @classmethod
     def start(
@@ -117,6 +119,7 @@ class ChildProcess:
         env: Mapping[str, str] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         faulthandler: bool = False,
+        quiet: bool = False,
         init: Mapping[str, Any] | None = None,
     ) -> ChildProcess:
         """Spawn a child that runs ``entry`` (``"module:function"``) and send its start frame.
@@ -128,6 +131,7 @@ class ChildProcess:
             env: Environment variables for the child, beyond the minimum.
             max_frame: The channel's frame size cap in bytes.
             faulthandler: Print a traceback on stderr if the child dies of a signal.
+            quiet: Log the child's output at DEBUG only (its caller reports the tail).
             init: Extra JSON-safe fields for the start frame.
 
         Raises:
@@ -155,7 +159,7 @@ class ChildProcess:
             child_sock.close()
         pidfd = os.pidfd_open(proc.pid) if hasattr(os, "pidfd_open") else None
         channel = Channel(host_sock, max_frame=max_frame, watch_fd=pidfd)
-        child = cls(name, proc, channel, workdir, pidfd)
+        child = cls(name, proc, channel, workdir, pidfd, quiet)
         log.debug("Started plugin %s as pid %d in %s", name, proc.pid, workdir)
         start = {
             "sys_path": _host_sys_path(),

@@ -1,0 +1,64 @@
+"""``flowstone-host check``: load, set up, health-check and tear down every declaration.
+
+Each declaration goes through the same loader and health check as in the daemon, one at a
+time, and is torn down again before the next; nothing stays running. One line per
+declaration says what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import FlowStoneError
+from ..loading.loader import PluginLoader, teardown_entry
+from ..manifest.model import Declaration, ManifestSet
+from .health import HealthChecker
+
+__all__ = ["CheckResult", "check_declarations"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What checking one declaration found."""
+
+    declaration: Declaration
+    state: str  # "ok", "unhealthy" or "failed"
+    reason: str = ""
+    distribution: str | None = None
+    version: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+    def to_text(self) -> str:
+        """Return the one line ``check`` prints."""
+        d = self.declaration
+        dist = f"{self.distribution or '?'} {self.version or '?'}"
+        where = f"  ({d.source})" if d.source else ""
+        reason = f": {self.reason}" if self.reason else ""
+        columns = f"{self.state.upper():<9} {d.kind:<19} {d.name:<20} {d.plugin:<16} {dist:<24}"
+        return f"{columns}{reason}{where}"
+
+
+def check_declarations(
+    manifests: ManifestSet, loader: PluginLoader, health: HealthChecker
+) -> Iterator[CheckResult]:
+    """Yield the result of loading, checking and tearing down each declaration in order."""
+    for declaration in manifests.declarations.values():
+        try:
+            entry = loader.load(declaration)
+        except FlowStoneError as exc:
+            context = exc.context
+            yield CheckResult(declaration, "failed", exc.message, context.get("distribution"), None)
+            continue
+        try:
+            result = health.check(entry)
+        finally:
+            teardown_entry(entry)
+        meta = entry.metadata
+        state, reason = "ok", ""
+        if result is not None and not result.healthy:
+            state, reason = "unhealthy", result.reason or "unhealthy"
+        yield CheckResult(declaration, state, reason, meta.get("distribution"), meta.get("version"))
