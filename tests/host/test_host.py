@@ -1,0 +1,300 @@
+"""The Host's Python API on real files: reload transactions, last good versions, leases."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowstone_host import telemetry
+from flowstone_host.host.host import Host
+from flowstone_host.manifest.host_config import read_host_config
+
+
+def _doc(kind: str, name: str, plugin: str, **config: Any) -> str:
+    body = (
+        json.dumps({"plugin": plugin, "config": config})
+        if config
+        else json.dumps({"plugin": plugin})
+    )
+    return f"apiVersion: flowstone/v1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec: {body}\n"
+
+
+def _asset(name: str, io_manager: str = "default") -> str:
+    spec = {"compute": "flowstone_host.examples.demo_assets:orders", "io_manager": io_manager}
+    return f"apiVersion: flowstone/v1\nkind: Asset\nmetadata: {{name: {name}}}\nspec: {json.dumps(spec)}\n"
+
+
+class Tree:
+    """A temporary host: its config, plugins folder and a journal the fixture plugins write."""
+
+    def __init__(self, root: Path) -> None:
+        self.plugins = root / "plugins.d"
+        self.plugins.mkdir()
+        self.journal = root / "journal.log"
+        self.journal.touch()
+        self.config = root / "host.yaml"
+        self.config.write_text(
+            "apiVersion: flowstone/v1\nkind: HostConfig\nmetadata: {name: test}\n"
+            "spec: {plugins_dir: plugins.d, state_dir: state, shutdown: {grace_s: 5}}\n"
+        )
+
+    def write(self, name: str, *documents: str) -> Path:
+        path = self.plugins / name
+        path.write_text("---\n".join(documents))
+        return path
+
+    def resource(self, name: str, **config: Any) -> str:
+        config.setdefault("label", name)
+        return _doc("Resource", name, "journal", journal=str(self.journal), **config)
+
+    def io(self, name: str, label: str | None = None) -> str:
+        return _doc("IOManager", name, "journal", journal=str(self.journal), label=label or name)
+
+    def events(self) -> list[str]:
+        return self.journal.read_text().splitlines()
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    return Tree(tmp_path)
+
+
+@pytest.fixture
+def make_host(tree: Tree) -> Iterator[Callable[[], Host]]:
+    hosts: list[Host] = []
+
+    def make() -> Host:
+        host = Host(read_host_config(tree.config))
+        hosts.append(host)
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop(grace_s=0)
+
+
+def _actions(report: Any) -> dict[str, str]:
+    return {f"{c.kind}/{c.name}": c.action for c in report.changes}
+
+
+def test_unchanged_declarations_keep_their_live_instances(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.io("warehouse"), tree.io("lake"))
+    host = make_host()
+    assert host.start().outcome == "applied"
+    warehouse = host.snapshot().io_managers.resolve("warehouse").instance
+    lake = host.snapshot().io_managers.resolve("lake").instance
+
+    assert host.reload("watch").outcome == "unchanged"  # nothing changed on disk
+    tree.write("a.yaml", tree.io("warehouse"), tree.io("lake", label="lake-v2"))
+    report = host.reload("watch")
+
+    assert _actions(report) == {"IOManager/warehouse": "reused", "IOManager/lake": "replaced"}
+    assert host.snapshot().io_managers.resolve("warehouse").instance is warehouse
+    assert host.snapshot().io_managers.resolve("lake").instance is not lake
+    assert tree.events() == ["open warehouse", "open lake", "open lake-v2", "close lake"]
+
+
+def test_a_failing_file_keeps_its_last_good_version_while_others_apply(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write("a.yaml", tree.io("warehouse"))
+    tree.write("b.yaml", tree.io("lake"))
+    host = make_host()
+    host.start()
+    tree.write(
+        "a.yaml",
+        "apiVersion: flowstone/v1\nkind: IOManager\nmetadata: {name: warehouse}\nspec: {plugin: journal, config: {journal: [}\n",
+    )
+    tree.write("b.yaml", tree.io("lake"), tree.io("pond"))
+
+    report = host.reload("watch")
+
+    assert report.outcome == "partial"
+    assert list(report.rejected_files) == [str(tree.plugins / "a.yaml")]
+    assert host.snapshot().io_managers.names() == ["lake", "pond", "warehouse"]
+    (rejected,) = host.status()["rejected_files"]
+    error = rejected["errors"][0]
+    assert rejected["file"].endswith("a.yaml") and (error["line"], error["column"]) == (4, 44)
+
+
+def test_a_reference_to_what_a_failed_file_would_add_is_rejected_too(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write("a.yaml", tree.io("warehouse"))
+    host = make_host()
+    host.start()
+    tree.write(
+        "a.yaml",
+        tree.io("warehouse"),
+        "apiVersion: flowstone/v1\nkind: IOManager\nmetadata: {name: lake}\nspec: {plugin: nope}\n",
+    )
+    tree.write("b.yaml", _asset("orders", io_manager="lake"))
+
+    report = host.reload("watch")
+
+    assert set(report.rejected_files) == {
+        str(tree.plugins / "a.yaml"),
+        str(tree.plugins / "b.yaml"),
+    }
+    codes = [i.code for i in report.rejected_files[str(tree.plugins / "b.yaml")]]
+    assert codes and all(code.startswith("ref.") for code in codes)
+    assert "orders" not in host.snapshot().assets
+    assert host.snapshot().io_managers.names() == ["warehouse"]
+
+
+def test_a_valid_change_that_breaks_another_file_is_held_back(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.io("lake"))
+    tree.write("b.yaml", _asset("orders", io_manager="lake"))
+    host = make_host()
+    host.start()
+    tree.write("a.yaml", tree.io("pond"))  # valid alone, but orders needs lake
+
+    report = host.reload("watch")
+
+    assert report.rejected_files[str(tree.plugins / "a.yaml")][0].code == "reload.held_back"
+    assert host.snapshot().io_managers.names() == ["lake"]
+    assert "orders" in host.snapshot().assets
+
+
+def test_deleting_a_manifest_tears_down_what_it_declared(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.resource("db"))
+    gone = tree.write("b.yaml", tree.resource("cache"))
+    host = make_host()
+    host.start()
+    gone.unlink()
+
+    report = host.reload("watch")
+
+    assert _actions(report)["Resource/cache"] == "removed"
+    assert host.snapshot().resources.names() == ["db"]
+    assert tree.events() == ["setup db", "setup cache", "teardown cache"]
+
+
+def test_a_failed_new_version_keeps_the_previous_instance(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.resource("db"), tree.resource("cache"))
+    host = make_host()
+    host.start()
+    handle = host.snapshot().resources.resolve("db").handle
+    tree.write("a.yaml", tree.resource("db", fail_setup=True), tree.resource("cache", label="c2"))
+
+    report = host.reload("watch")
+
+    (failed,) = [c for c in report.changes if c.action == "failed"]
+    assert (failed.name, failed.kept) == ("db", True) and "refuses to start" in (
+        failed.reason or ""
+    )
+    assert host.snapshot().resources.resolve("db").handle is handle
+    state = next(d for d in host.status()["declarations"] if d["name"] == "db")
+    assert state["state"] == "failed" and "refuses to start" in state["reason"]
+    assert host.ready()[0] is False
+    assert _actions(report)["Resource/cache"] == "replaced"
+
+
+def test_stop_tears_down_in_reverse_order_of_setup(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.resource("first"), tree.resource("second"), tree.resource("third"))
+    host = make_host()
+    host.start()
+    assert host.stop() is True
+    assert tree.events()[3:] == ["teardown third", "teardown second", "teardown first"]
+
+
+def test_runs_in_flight_keep_their_snapshot_until_they_finish(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.resource("db"))
+    host = make_host()
+    host.start()
+    with host.lease() as snapshot:
+        (tree.plugins / "a.yaml").unlink()
+        host.reload("watch")
+        assert "db" not in host.snapshot().resources
+        assert snapshot.resources.resolve("db").handle == {"label": "db"}
+        assert tree.events() == ["setup db"]  # not torn down under the run
+    assert tree.events() == ["setup db", "teardown db"]
+
+
+def test_concurrent_triggers_never_overlap_and_none_is_lost(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.io("warehouse"))
+    host = make_host()
+    host.start()
+    running, peak, calls = [0], [0], [0]
+    lock = threading.Lock()
+    inner = host._reload
+
+    def instrumented(trigger: str) -> Any:
+        with lock:
+            running[0] += 1
+            calls[0] += 1
+            peak[0] = max(peak[0], running[0])
+        if calls[0] == 1:  # a change lands while the first reload runs
+            tree.write("b.yaml", tree.io("late"))
+            time.sleep(0.05)
+        try:
+            return inner(trigger)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    host._reload = instrumented  # type: ignore[method-assign]
+    threads = [threading.Thread(target=host.reload, args=("watch",)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert peak[0] == 1
+    assert 2 <= calls[0] < 8  # coalesced, and the late change got a reload of its own
+    assert "late" in host.snapshot().io_managers
+
+
+def test_health_checks_drive_readiness(tree: Tree, make_host: Any) -> None:
+    health_file = tree.plugins.parent / "db.ok"
+    health_file.touch()
+    tree.write("a.yaml", tree.resource("db", health_file=str(health_file)))
+    host = make_host()
+    host.start()
+    assert host.ready() == (True, [])
+    health_file.unlink()
+    with telemetry.capture(("flowstone", "health")) as events:
+        host.check_health()
+    ready, reasons = host.ready()
+    assert not ready and "db.ok is missing" in reasons[0]
+    assert events[-1][2] == {"plugin_kind": "Resource", "name": "db", "healthy": False}
+    health_file.touch()
+    host.check_health()
+    assert host.ready() == (True, [])
+
+
+def test_status_redacts_secrets(
+    tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWSTONE_LABEL", "from-the-environment")
+    tree.write(
+        "a.yaml",
+        "apiVersion: flowstone/v1\nkind: Resource\nmetadata: {name: db}\nspec:\n  plugin: journal\n"
+        f"  config: {{journal: {tree.journal}, label: '${{FLOWSTONE_LABEL}}'}}\n",
+    )
+    host = make_host()
+    host.start()
+    text = json.dumps(host.status())
+    assert "from-the-environment" not in text and "<redacted>" in text
+
+
+def test_declared_telemetry_emitters_are_attached_and_detached(
+    tree: Tree, make_host: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    emitter = _doc("TelemetryEmitter", "log", "logging", logger="test.emitter", level="INFO")
+    tree.write("a.yaml", emitter)
+    host = make_host()
+    host.start()
+    with caplog.at_level("INFO", logger="test.emitter"):
+        telemetry.execute(("flowstone", "test", "event"))
+        (tree.plugins / "a.yaml").unlink()
+        host.reload("watch")
+        telemetry.execute(("flowstone", "test", "after"))
+    seen = [r.getMessage() for r in caplog.records if r.name == "test.emitter"]
+    assert any(m.startswith("flowstone.test.event") for m in seen)
+    assert not any(m.startswith("flowstone.test.after") for m in seen)
