@@ -22,12 +22,16 @@ def _doc(kind: str, name: str, plugin: str, **config: Any) -> str:
         if config
         else json.dumps({"plugin": plugin})
     )
-    return f"apiVersion: flowstone/v1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec: {body}\n"
+    return _header(kind, name) + f"spec: {body}\n"
 
 
 def _asset(name: str, io_manager: str = "default") -> str:
     spec = {"compute": "flowstone_host.examples.demo_assets:orders", "io_manager": io_manager}
-    return f"apiVersion: flowstone/v1\nkind: Asset\nmetadata: {{name: {name}}}\nspec: {json.dumps(spec)}\n"
+    return _header("Asset", name) + f"spec: {json.dumps(spec)}\n"
+
+
+def _header(kind: str, name: str) -> str:
+    return f"apiVersion: flowstone/v1\nkind: {kind}\nmetadata: {{name: {name}}}\n"
 
 
 class Tree:
@@ -109,7 +113,7 @@ def test_a_failing_file_keeps_its_last_good_version_while_others_apply(
     host.start()
     tree.write(
         "a.yaml",
-        "apiVersion: flowstone/v1\nkind: IOManager\nmetadata: {name: warehouse}\nspec: {plugin: journal, config: {journal: [}\n",
+        _header("IOManager", "warehouse") + "spec: {plugin: journal, config: {journal: [}\n",
     )
     tree.write("b.yaml", tree.io("lake"), tree.io("pond"))
 
@@ -132,7 +136,7 @@ def test_a_reference_to_what_a_failed_file_would_add_is_rejected_too(
     tree.write(
         "a.yaml",
         tree.io("warehouse"),
-        "apiVersion: flowstone/v1\nkind: IOManager\nmetadata: {name: lake}\nspec: {plugin: nope}\n",
+        _header("IOManager", "lake") + "spec: {plugin: nope}\n",
     )
     tree.write("b.yaml", _asset("orders", io_manager="lake"))
 
@@ -274,7 +278,7 @@ def test_status_redacts_secrets(
     monkeypatch.setenv("FLOWSTONE_LABEL", "from-the-environment")
     tree.write(
         "a.yaml",
-        "apiVersion: flowstone/v1\nkind: Resource\nmetadata: {name: db}\nspec:\n  plugin: journal\n"
+        _header("Resource", "db") + "spec:\n  plugin: journal\n"
         f"  config: {{journal: {tree.journal}, label: '${{FLOWSTONE_LABEL}}'}}\n",
     )
     host = make_host()
