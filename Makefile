@@ -4,24 +4,36 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FIXTURE_DISTS := $(wildcard tests/fixtures/dists/*)
 
-.PHONY: install test bench run clean
+.PHONY: install install-test test bench run lint clean
 
-$(VENV)/.installed: pyproject.toml $(foreach d,$(FIXTURE_DISTS),$(d)/pyproject.toml)
+# The host alone: what `make run` needs.
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+# Plus the test extra and the fixture distributions the tests load as plugins.
+$(VENV)/.installed-test: $(VENV)/.installed $(foreach d,$(FIXTURE_DISTS),$(wildcard $(d)/pyproject.toml $(d)/*/*.py))
 	$(PY) -m pip install --quiet -e '.[test]' $(FIXTURE_DISTS)
 	touch $@
 
 install: $(VENV)/.installed
 
-test: install
-	$(PY) -m pytest
-
-bench: install
-	$(PY) -m bench
+install-test: $(VENV)/.installed-test
 
 run: install
 	$(VENV)/bin/flowstone-host run
+
+test: install-test
+	$(PY) -m pytest
+
+bench: install-test
+	$(PY) -m bench
+
+lint: install-test
+	$(PY) -m ruff check flowstone_host tests bench
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

@@ -38,6 +38,17 @@ from .telemetry import attach, detach, execute, span
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # Host pulls in the manifest, loading and daemon machinery: import it on first use, so
+    # that plugins importing the contracts stay light.
+    if name == "Host":
+        from .host.host import Host
+
+        return Host
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "BarrierStatus",
     "Batch",
@@ -48,6 +59,7 @@ __all__ = [
     "Executor",
     "FlowStoneError",
     "Health",
+    "Host",
     "IOManager",
     "IncompatibleContract",
     "InternalError",
