@@ -28,6 +28,7 @@ from flowstone_host import (
     Timeout,
     Unavailable,
 )
+from flowstone_host.host.host import Host
 from flowstone_host.loading.isolation.process import BASE_ENVIRONMENT
 from flowstone_host.loading.loader import PluginLoader, teardown_entry
 from flowstone_host.loading.probe import ProbeCache
@@ -461,3 +462,36 @@ def test_default_isolation_process_runs_an_undeclared_plugin_in_a_child(tmp_path
     finally:
         teardown_entry(entry)
     # The package guard (tests/loading/conftest.py) checks flowstone_hostile never loaded here.
+
+
+# -- a distribution installed while the host runs --------------------------------------------
+
+
+def test_a_distribution_installed_while_the_host_runs_loads_at_the_next_manual_reload(
+    tmp_path: Path, site: SitePackages
+) -> None:
+    plugins = tmp_path / "plugins.d"
+    write_declaration(plugins, "late", "late-io")
+    write_declaration(plugins, "memory", "memory")  # stevedore lists the namespace first
+    host = Host(read_host_config(write_host_config(tmp_path / "config", plugins)))
+    try:
+        first = host.start()
+        [(file, [issue])] = first.rejected_files.items()
+        assert file.endswith("late.yaml") and issue.code == "plugin.unknown"
+        assert "'late-io'" in issue.message
+        site.install("acme-late", {"acme_late": PLAIN}, {IO: {"late-io": "acme_late:Plain"}})
+        # A reload no person asked for, with no manifest change, does not retry.
+        assert host.reload("rescan").outcome == "unchanged"
+        assert "late" not in host.snapshot().io_managers
+        report = host.reload("manual")
+        assert (report.outcome, report.rejected_files) == ("applied", {})
+        assert [(c.name, c.action) for c in report.changes if c.action != "reused"] == [
+            ("late", "added")
+        ]
+        entry = host.snapshot().io_managers.resolve("late")
+        assert (entry.metadata["distribution"], entry.metadata["version"]) == ("acme-late", "1.0.0")
+        entry.instance.store("orders", 1, None)
+        assert entry.instance.load("orders", None) == 1
+        assert host.status()["rejected_files"] == []
+    finally:
+        host.stop(grace_s=1)
