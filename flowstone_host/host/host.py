@@ -68,6 +68,8 @@ class Host:
         self.loader = PluginLoader(config.sandbox)
         self._tree = ManifestTree(config)
         self._states: dict[Key, DeclarationState] = {}
+        # Live plugin entries by id, oldest setup first: stop() tears down newest first.
+        self._setup_order: dict[int, Entry] = {}
         self._rejected: dict[str, Any] = {}
         self._keeper = SnapshotKeeper(Snapshot.build([]), self._retire)
         self._health = HealthChecker(self._states_view, self.metrics, config.health.timeout_s)
@@ -110,7 +112,8 @@ class Host:
         if not drained:
             log.warning("Stopping with %d run(s) still in flight.", self._keeper.in_flight())
         with self._reload_lock:
-            entries = [s.entry for s in self._states.values() if s.entry is not None]
+            entries = list(self._setup_order.values())
+            self._setup_order.clear()
             self._states.clear()
             self._keeper.swap(Snapshot.build([], generation=self.generation + 1), [])
             for entry in reversed(entries):
@@ -196,6 +199,7 @@ class Host:
             )
             self._attach_emitters(transaction.added)
             self._states = transaction.states
+            self._record_setups(transaction)
             self._keeper.swap(snapshot, transaction.retired)
         self._health.publish_states()
         if validated.rejected or transaction.failed:
@@ -207,6 +211,13 @@ class Host:
         return ReloadReport(
             trigger, started, duration, outcome, generation, changes, dict(validated.rejected)
         )
+
+    def _record_setups(self, transaction: Transaction) -> None:
+        """Forget the entries ``transaction`` retired; append those it set up, in order."""
+        for entry in transaction.retired:
+            self._setup_order.pop(id(entry), None)
+        for entry in transaction.added:
+            self._setup_order[id(entry)] = entry
 
     def _attach_emitters(self, entries: list[Entry]) -> None:
         for entry in entries:
