@@ -51,7 +51,13 @@ def check_declarations(
             entry = loader.load(declaration)
         except FlowStoneError as exc:
             context = exc.context
-            yield CheckResult(declaration, "failed", exc.message, context.get("distribution"), None)
+            yield CheckResult(
+                declaration,
+                "failed",
+                exc.message,
+                context.get("distribution"),
+                context.get("version"),
+            )
             continue
         try:
             result = health.check(entry)
