@@ -85,6 +85,7 @@ class Transaction:
     def _declaration(self, key: Key, declaration: Declaration) -> DeclarationState:
         old = self._live.get(key)
         if old is not None and old.model == declaration:
+            old.model = declaration  # equal, but it may have moved: /status shows where it is
             if old.state != "failed":
                 self.changes.append(Change(*key, "reused"))
                 return old
@@ -125,6 +126,7 @@ class Transaction:
             self.changes.append(Change(*key, "failed", missing, kept=False))
             return DeclarationState(asset, None, "failed", missing)
         if old is not None and old.model == asset and old.entry is not None:
+            old.model = asset  # equal, but it may have moved: /status shows where it is
             self.changes.append(Change(*key, "reused"))
             return old
         entry = Entry(
