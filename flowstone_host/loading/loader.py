@@ -109,7 +109,9 @@ class PluginLoader:
         try:
             return self._load(declaration)
         except FlowStoneError as exc:
-            exc.context = {**context, **exc.context}
+            # The declaration names the culprit: an isolated child's error says "plugin"
+            # for its import target, and that must not hide the entry-point name.
+            exc.context = {**exc.context, **context}
             raise
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: the host carries on
             raise PluginLoadError(

@@ -495,3 +495,26 @@ def test_a_distribution_installed_while_the_host_runs_loads_at_the_next_manual_r
         assert host.status()["rejected_files"] == []
     finally:
         host.stop(grace_s=1)
+
+
+@requires_hostile
+@pytest.mark.integration
+@pytest.mark.usefixtures("no_stray_children")
+@pytest.mark.parametrize(
+    ("name", "error", "says"),
+    [
+        ("constructor-raises", PluginLoadError, "ValueError: flowstone_hostile: this constructor"),
+        ("contract-2", IncompatibleContract, "contract 2.0.0; this host runs IOManager >=1.0.0"),
+        ("wrong-base", PluginLoadError, "not a subclass of IOManager"),
+    ],
+)
+def test_an_isolated_plugin_failing_to_load_names_its_declaration(
+    name: str, error: type[Exception], says: str
+) -> None:
+    with pytest.raises(error) as caught:
+        loader().load(io_manager(name, f"hostile-{name}", isolation="process"))
+    assert isinstance(caught.value, PluginLoadError)
+    assert says in caught.value.message
+    context = caught.value.context
+    assert (context["name"], context["plugin"]) == (name, f"hostile-{name}")
+    assert (context["distribution"], context["version"]) == ("flowstone-hostile", "1.0.0")
