@@ -16,6 +16,15 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("flowstone-host")
 IMPORT_TIMEOUT_S = 2.0
 
+#: Plugins failing at import, and what check's manifest error line must say.
+IMPORT_FAILURES = {
+    "import-raises": "RuntimeError: flowstone_hostile.import_raises is broken at import",
+    "import-exits": "exited with code 3 while importing",
+    "import-segfaults": "killed by SIGSEGV while importing",
+    "import-hangs": f"still importing after {IMPORT_TIMEOUT_S:g} s; killed",
+    "import-eats-memory": "memory limit 512 MiB",
+}
+
 pytestmark = pytest.mark.integration
 
 #: A declaration line: state, kind, name, plugin, distribution and version, reason, source.
@@ -49,9 +58,7 @@ def declaration_lines(lines: list[str], kind: str | None = None) -> dict[str, tu
 @requires_hostile
 def test_good_and_hostile_declarations_one_line_each_and_exit_1(tmp_path: Path) -> None:
     plugins = tmp_path / "plugins.d"
-    for name in ("import-raises", "import-exits", "import-segfaults", "import-hangs"):
-        write_declaration(plugins, name, f"hostile-{name}")
-    for name in ("constructor-raises", "contract-2", "wrong-base", "good"):
+    for name in (*IMPORT_FAILURES, "constructor-raises", "contract-2", "wrong-base", "good"):
         write_declaration(plugins, name, f"hostile-{name}")
     config = write_host_config(tmp_path / "config", plugins, import_timeout_s=IMPORT_TIMEOUT_S)
     before = descendants()
@@ -79,16 +86,10 @@ def test_good_and_hostile_declarations_one_line_each_and_exit_1(tmp_path: Path) 
     for name, reason in reasons.items():
         assert reason in states[name][1]
     # Import-time failures never become declarations: each is a located manifest error.
-    probed = {
-        "import-raises": "RuntimeError: flowstone_hostile.import_raises is broken at import",
-        "import-exits": "exited with code 3 while importing",
-        "import-segfaults": "killed by SIGSEGV while importing",
-        "import-hangs": f"still importing after {IMPORT_TIMEOUT_S:g} s; killed",
-    }
-    for name, reason in probed.items():
+    for name, reason in IMPORT_FAILURES.items():
         [line] = [x for x in lines if x.startswith(f"{plugins / name}.yaml:")]
         assert "error[plugin.import_failed]" in line and reason in line
-    assert lines[-1] == "1 of 4 declaration(s) OK; 4 manifest error(s)"
+    assert lines[-1] == "1 of 4 declaration(s) OK; 5 manifest error(s)"
     assert descendants() <= before
 
 
