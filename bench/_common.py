@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import statistics
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["Result", "median_ns_per_op", "print_results"]
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+__all__ = [
+    "Arrival",
+    "Result",
+    "median_ns_per_op",
+    "median_rename_latency",
+    "print_results",
+    "watchdog_rename_floor",
+]
+
+RENAME_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,3 +72,61 @@ def print_results(title: str, results: list[Result]) -> bool:
             f"{r.ratio:>6.2f}x {r.target:>6.2f}x {mark}"
         )
     return all(r.ok for r in results)
+
+
+@dataclass
+class Arrival:
+    """Stamps the moment something arrived; :func:`median_rename_latency` waits for it."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    at: float = 0.0
+
+    def mark(self) -> None:
+        """Note the arrival now (``time.perf_counter``)."""
+        self.at = time.perf_counter()
+        self.event.set()
+
+
+def median_rename_latency(
+    folder: Path, arrival: Arrival, trials: int, content: Callable[[int], str]
+) -> float:
+    """Return the median seconds from renaming ``content(i)`` over ``a.yaml`` to ``arrival``.
+
+    Each trial writes a temporary file in ``folder``, then ``os.replace``s it over
+    ``folder/a.yaml`` (an editor's atomic save) and waits for ``arrival.mark()``.
+
+    Raises:
+        RuntimeError: A trial did not arrive within :data:`RENAME_TIMEOUT_S`.
+    """
+    manifest, samples = folder / "a.yaml", []
+    for i in range(trials):
+        temporary = folder / ".a.yaml.tmp"
+        temporary.write_text(content(i))
+        arrival.event.clear()
+        start = time.perf_counter()
+        os.replace(temporary, manifest)
+        if not arrival.event.wait(RENAME_TIMEOUT_S):
+            raise RuntimeError(f"rename {i} was not seen within {RENAME_TIMEOUT_S}s")
+        samples.append(arrival.at - start)
+    return statistics.median(samples)
+
+
+class _OnRename(FileSystemEventHandler):
+    def __init__(self, arrival: Arrival) -> None:
+        self._arrival = arrival
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        self._arrival.mark()
+
+
+def watchdog_rename_floor(folder: Path, trials: int) -> float:
+    """Return the median seconds a bare watchdog observer takes to deliver a rename."""
+    arrival = Arrival()
+    observer = Observer()
+    observer.schedule(_OnRename(arrival), str(folder), recursive=True)
+    observer.start()
+    try:
+        return median_rename_latency(folder, arrival, trials, lambda i: f"plugins: [{i}]\n")
+    finally:
+        observer.stop()
+        observer.join()
