@@ -151,6 +151,7 @@ def _check(args: argparse.Namespace) -> int:
     from .host.check import check_declarations
     from .host.health import HealthChecker
     from .loading.loader import PluginLoader
+    from .manifest.plugin_config import UNLOADABLE
     from .manifest.validate import load_manifests, validate_paths
 
     try:
@@ -160,7 +161,8 @@ def _check(args: argparse.Namespace) -> int:
         print(f"flowstone-host check: error: {exc.message}", file=sys.stderr)
         return 2
     for issue in report.issues:
-        print(issue.to_text())
+        if issue.code not in UNLOADABLE:  # those get a FAILED line of their own below
+            print(issue.to_text())
     health = HealthChecker(list, None, host.health.timeout_s)
     failed = 0
     try:
@@ -169,8 +171,9 @@ def _check(args: argparse.Namespace) -> int:
             failed += not result.ok
     finally:
         health.close()
-    total = len(report.manifests.declarations)
-    print(f"{total - failed} of {total} declaration(s) OK; {len(report.issues)} manifest error(s)")
+    total = len(report.manifests.declarations) + len(report.manifests.unloadable)
+    errors = sum(issue.code not in UNLOADABLE for issue in report.issues)
+    print(f"{total - failed} of {total} declaration(s) OK; {errors} manifest error(s)")
     return 0 if report.ok and not failed else 1
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import FlowStoneError
+from ..loading import entry_points
 from ..loading.loader import PluginLoader, teardown_entry
 from ..manifest.model import Declaration, ManifestSet
 from .health import HealthChecker
@@ -45,8 +46,17 @@ class CheckResult:
 def check_declarations(
     manifests: ManifestSet, loader: PluginLoader, health: HealthChecker
 ) -> Iterator[CheckResult]:
-    """Yield the result of loading, checking and tearing down each declaration in order."""
-    for declaration in manifests.declarations.values():
+    """Yield the result of loading, checking and tearing down each declaration in order.
+
+    A declaration whose plugin could not even be read (``manifests.unloadable``) is
+    reported as failed with the reason, in its place.
+    """
+    loadable = [(d, None) for d in manifests.declarations.values()]
+    everything = sorted([*loadable, *manifests.unloadable.values()], key=lambda p: _place(p[0]))
+    for declaration, unloadable in everything:
+        if unloadable is not None:
+            yield CheckResult(declaration, "failed", unloadable, *_facts(declaration))
+            continue
         try:
             entry = loader.load(declaration)
         except FlowStoneError as exc:
@@ -68,3 +78,13 @@ def check_declarations(
         if result is not None and not result.healthy:
             state, reason = "unhealthy", result.reason or "unhealthy"
         yield CheckResult(declaration, state, reason, meta.get("distribution"), meta.get("version"))
+
+
+def _place(declaration: Declaration) -> tuple[str, int]:
+    source = declaration.source
+    return (source.file, source.line) if source else ("", 0)
+
+
+def _facts(declaration: Declaration) -> tuple[str | None, str | None]:
+    info = entry_points.find(declaration.namespace, declaration.plugin)
+    return (info.distribution, info.version) if info else (None, None)

@@ -168,6 +168,8 @@ class Host:
         started, clock = time.time(), time.monotonic()
         with span(("flowstone", "reload"), {"trigger": trigger}) as meta:
             entry_points.refresh()  # a distribution installed since the last reload is seen
+            if trigger in _MANUAL:
+                self.loader.retry_timeouts()  # a person asked: a timed-out import gets another go
             current, changed = self._tree.read(self.busy())
             if not changed and trigger not in _MANUAL:
                 report = ReloadReport(

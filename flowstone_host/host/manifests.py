@@ -17,6 +17,7 @@ from pathlib import Path
 from ..manifest.assembly import manifest_files
 from ..manifest.host_config import HostConfig
 from ..manifest.issues import Issue, Position
+from ..manifest.plugin_config import UNLOADABLE
 from ..manifest.validate import ValidationReport, validate_layers
 from ..manifest.yaml_reader import DEFAULT_LIMITS
 
@@ -96,6 +97,9 @@ class ManifestTree:
     def validate(self, current: Mapping[str, bytes | None]) -> Validated:
         """Validate ``current``, holding back failing files at their last good version.
 
+        A declaration whose plugin cannot be had does not fail its file: it is reported
+        on its own (``ManifestSet.unloadable``) and the rest of the file applies.
+
         First every failing file is held back. If a file still fails at its last good
         version, a change in another file broke it: every changed file is held back, so
         the last good configuration stays whole. If even that fails (an environment
@@ -105,20 +109,21 @@ class ManifestTree:
         rejected: dict[str, tuple[Issue, ...]] = {}
         for _ in range(len(contents) + 3):  # each round holds back or drops at least one file
             report = validate_layers(self.layers(), self.config, contents=contents)
-            failing = sorted(report.failed_files)
+            issues = [i for i in report.issues if i.code not in UNLOADABLE]
+            failing = sorted({i.position.file for i in issues})
             if not failing:
                 break
             fresh = [f for f in failing if f not in rejected]
             if fresh:
                 for file in fresh:
-                    rejected[file] = tuple(i for i in report.issues if i.position.file == file)
+                    rejected[file] = tuple(i for i in issues if i.position.file == file)
                     contents[file] = self.good.get(file)
                 continue
             changed = [
                 f for f, c in contents.items() if f not in rejected and c != self.good.get(f)
             ]
             for file in changed:
-                rejected[file] = (_held_back(file, report.issues),)
+                rejected[file] = (_held_back(file, issues),)
                 contents[file] = self.good.get(file)
             if not changed:
                 contents.update(dict.fromkeys(failing))
@@ -130,7 +135,7 @@ class ManifestTree:
         self.good = dict(validated.applied)
 
 
-def _held_back(file: str, issues: tuple[Issue, ...]) -> Issue:
+def _held_back(file: str, issues: list[Issue]) -> Issue:
     """The issue of a valid file held back because applying it breaks another file."""
     broken = issues[0]
     return Issue(

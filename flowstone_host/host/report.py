@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -103,6 +104,7 @@ class DeclarationState:
             ``entry`` is the previous one) or ``unhealthy`` (its last health check failed).
         reason: Why it is failed or unhealthy.
         health: The last health check's result, and when it ran (epoch seconds).
+        facts: What is known of its plugin (distribution, version) when no entry loaded.
     """
 
     model: Declaration | Asset
@@ -111,6 +113,7 @@ class DeclarationState:
     reason: str | None = None
     health: Health | None = None
     checked_at: float | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -127,7 +130,7 @@ class DeclarationState:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form for /status, config redacted."""
-        meta = dict(self.entry.metadata) if self.entry else {}
+        meta = dict(self.entry.metadata) if self.entry else dict(self.facts)
         data: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,

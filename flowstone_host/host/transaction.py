@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import FlowStoneError
+from ..loading import entry_points
 from ..loading.loader import PluginLoader, teardown_entry
 from ..manifest.model import Asset, Declaration, ManifestSet
 from ..registry import Entry
@@ -74,6 +76,8 @@ class Transaction:
         """Converge: declarations in order, then assets, then what left."""
         for key, declaration in self._desired.declarations.items():
             self.states[key] = self._declaration(key, declaration)
+        for key, (declaration, reason) in self._desired.unloadable.items():
+            self.states[key] = self._failed(key, declaration, reason, _facts(declaration))
         for name, asset in self._desired.assets.items():
             self.states["Asset", name] = self._asset(asset)
         for key, old in self._live.items():
@@ -91,14 +95,22 @@ class Transaction:
                 return old
             if not self._retry:
                 return old  # failed before, nothing changed: wait for a change or a manual reload
-        previous = old.entry if old is not None else None
         try:
             entry = self._loader.load(declaration)
         except FlowStoneError as exc:
-            log.error("%s %r failed to load: %s", key[0], key[1], exc.message)
-            self.changes.append(Change(*key, "failed", exc.message, kept=previous is not None))
-            return DeclarationState(declaration, previous, "failed", exc.message)
-        return self._admit(key, declaration, entry, previous)
+            return self._failed(key, declaration, exc.message, exc.context)
+        return self._admit(key, declaration, entry, old.entry if old is not None else None)
+
+    def _failed(
+        self, key: Key, declaration: Declaration, reason: str, facts: Mapping[str, Any]
+    ) -> DeclarationState:
+        """Record that ``declaration`` could not load; its previous instance, if any, stays."""
+        old = self._live.get(key)
+        previous = old.entry if old is not None else None
+        log.error("%s %r failed to load: %s", key[0], key[1], reason)
+        self.changes.append(Change(*key, "failed", reason, kept=previous is not None))
+        known = {k: facts[k] for k in ("distribution", "version") if facts.get(k)}
+        return DeclarationState(declaration, previous, "failed", reason, facts=known)
 
     def _admit(
         self, key: Key, declaration: Declaration, entry: Entry, previous: Entry | None
@@ -151,3 +163,9 @@ class Transaction:
                 reason = state.reason if state is not None else "it is not declared"
                 return f"its {kind} {name!r} is not loaded ({reason})"
         return None
+
+
+def _facts(declaration: Declaration) -> dict[str, Any]:
+    """What the installed entry points say of a declaration's plugin."""
+    info = entry_points.find(declaration.namespace, declaration.plugin)
+    return {"distribution": info.distribution, "version": info.version} if info else {}

@@ -59,6 +59,10 @@ class PluginLoader:
         self.sandbox = sandbox
         self._probes = probe_cache or _PROBES
 
+    def retry_timeouts(self) -> None:
+        """Probe again, at the next load, the imports that timed out before."""
+        self._probes.forget_timeouts()
+
     def plugin_class(self, kind: str, plugin: str, isolation: str) -> type[Any]:
         """Return what the host may read of a plugin class without running it.
 

@@ -128,6 +128,11 @@ class ProbeCache:
         with self._lock:
             self._verdicts[(distribution, version, result.target)] = result
 
+    def forget_timeouts(self) -> None:
+        """Drop the verdicts of probes that timed out: a busy machine can cause one."""
+        with self._lock:
+            self._verdicts = {k: v for k, v in self._verdicts.items() if v.outcome != "timeout"}
+
     def forget(self, distribution: str) -> None:
         """Drop every verdict about ``distribution`` (to probe it again)."""
         with self._lock:

@@ -8,6 +8,7 @@ the same plugin's schema. A declaration or asset with any issue is left out of t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from ..config import FieldPath
@@ -18,7 +19,7 @@ from ..loading.loader import PluginLoader
 from .assembly import Declared
 from .issues import Issue
 from .model import Asset, Branch, Declaration, ManifestSet, Parallel, Routing, Scatter, freeze
-from .plugin_config import check_config, plugin_class
+from .plugin_config import UNLOADABLE, check_config, plugin_class
 
 __all__ = ["build_manifests"]
 
@@ -43,12 +44,17 @@ def build_manifests(
     issues: list[Issue] = []
     plugins: dict[tuple[str, str], tuple[Any, Declared]] = {}
     declarations: dict[tuple[str, str], Declaration] = {}
+    unloadable: dict[tuple[str, str], tuple[Declaration, str]] = {}
     for item in declared:
         if item.kind not in CONTRACTS:
             continue
         plugin, problem = plugin_class(item, loader)
         if problem is not None:
             issues.append(problem)
+            if problem.code in UNLOADABLE and not _failed(item, bad):
+                stub = _declaration(item, item.data["spec"].get("config") or {})
+                unloadable[item.kind, item.name] = (stub, problem.message)
+                plugins[item.kind, item.name] = (None, item)  # its assets fail in the host
             continue
         partial = item.kind == "ItemReader"  # completed by each asset's reader_config
         check = check_config(
@@ -65,7 +71,8 @@ def build_manifests(
             issues.extend(found)
             if asset is not None and not found and not _failed(item, bad):
                 assets[item.name] = asset
-    return ManifestSet(freeze(declarations), freeze(assets)), issues
+    manifests = ManifestSet(freeze(declarations), freeze(assets), MappingProxyType(unloadable))
+    return manifests, issues
 
 
 def _failed(item: Declared, bad: set[tuple[str, int]]) -> bool:
@@ -110,6 +117,8 @@ def _resolved(
     if target in declarations and not _has(item.data, override) and target[0] != "ItemReader":
         return declarations[target].config, []
     plugin, owner = plugins[target]
+    if plugin is None:
+        return {}, []  # unloadable: the asset stays, and fails where its IO manager does
     label = owner.data["spec"]["plugin"]
     check = check_config(plugin, [(owner, _CONFIG), (item, override)], label)
     return (None if check.issues else check.config), list(check.issues)

@@ -156,12 +156,23 @@ class Asset:
 
 @dataclass(frozen=True, slots=True)
 class ManifestSet:
-    """Every valid declaration and asset, by kind and name."""
+    """Every valid declaration and asset, by kind and name.
+
+    Attributes:
+        declarations: The valid plugin declarations, in the order they were read.
+        assets: The valid assets.
+        unloadable: Declarations whose plugin cannot be had (no such entry point, refused
+            by the sandbox policy, failed its import probe), with the reason: a host
+            reports each one as a failed declaration and loads the rest of its file.
+    """
 
     declarations: Mapping[tuple[str, str], Declaration] = field(
         default_factory=lambda: MappingProxyType({})
     )
     assets: Mapping[str, Asset] = field(default_factory=lambda: MappingProxyType({}))
+    unloadable: Mapping[tuple[str, str], tuple[Declaration, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def of_kind(self, kind: str) -> tuple[Declaration, ...]:
         """Return the declarations of ``kind``, in the order they were read."""

@@ -29,7 +29,12 @@ from .assembly import Declared, Source
 from .issues import Issue
 from .shape import did_you_mean
 
-__all__ = ["ConfigCheck", "check_config", "plugin_class"]
+__all__ = ["UNLOADABLE", "ConfigCheck", "check_config", "plugin_class"]
+
+#: Codes of issues about a declaration's plugin rather than its manifest: the plugin is not
+#: installed, the sandbox policy refuses it, or its import probe failed. A host fails that
+#: one declaration and keeps the rest of the file.
+UNLOADABLE = frozenset({"plugin.unknown", "plugin.refused", "plugin.import_failed"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,7 +136,7 @@ def test_a_reference_to_what_a_failed_file_would_add_is_rejected_too(
     tree.write(
         "a.yaml",
         tree.io("warehouse"),
-        _header("IOManager", "lake") + "spec: {plugin: nope}\n",
+        _header("IOManager", "lake") + "spec: {plugn: memory}\n",  # misspelled: a shape error
     )
     tree.write("b.yaml", _asset("orders", io_manager="lake"))
 
@@ -149,6 +149,38 @@ def test_a_reference_to_what_a_failed_file_would_add_is_rejected_too(
     codes = [i.code for i in report.rejected_files[str(tree.plugins / "b.yaml")]]
     assert codes and all(code.startswith("ref.") for code in codes)
     assert "orders" not in host.snapshot().assets
+    assert host.snapshot().io_managers.names() == ["warehouse"]
+
+
+def test_an_unloadable_plugin_fails_its_declaration_not_its_file(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write(
+        "a.yaml",
+        tree.io("warehouse"),
+        _header("IOManager", "lake") + "spec: {plugin: no-such-plugin}\n",
+        _asset("orders", io_manager="lake"),
+        _asset("invoices", io_manager="warehouse"),
+    )
+    host = make_host()
+
+    report = host.start()
+
+    assert report.outcome == "partial" and report.rejected_files == {}
+    assert _actions(report) == {
+        "IOManager/warehouse": "added",
+        "IOManager/lake": "failed",
+        "Asset/orders": "failed",
+        "Asset/invoices": "added",
+    }
+    status = {d["name"]: d for d in host.status()["declarations"] + host.status()["assets"]}
+    assert (
+        status["lake"]["state"] == "failed"
+        and "No plugin 'no-such-plugin'" in status["lake"]["reason"]
+    )
+    assert status["orders"]["reason"] == (
+        f"its IOManager 'lake' is not loaded ({status['lake']['reason']})"
+    )
     assert host.snapshot().io_managers.names() == ["warehouse"]
 
 

@@ -5,8 +5,8 @@ configured timeouts, and the test process (the host) is unharmed: running, the s
 rlimits, no hostile import-time code in ``sys.modules``, no child left behind.
 
 Import-time failures are caught by the import probe while the manifests are validated
-(layer (c) reads each plugin class through the loader), so they surface as rejected files
-with a ``plugin.import_failed`` issue; the others fail their declaration at load time.
+(layer (c) reads each plugin class through the loader); like the failures at load time,
+each fails its own declaration, with the reason, and the rest of its file loads.
 """
 
 from __future__ import annotations
@@ -108,10 +108,9 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
         forget_hostile_modules()
 
 
-def _rejected(status_or_report: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    files = status_or_report["rejected_files"]
-    [errors] = [f["errors"] for f in files if f["file"].endswith(f"/{name}.yaml")]
-    return list(errors)
+def _declaration(started: Started, name: str) -> dict[str, Any]:
+    [state] = [d for d in started.host.status()["declarations"] if d["name"] == name]
+    return state
 
 
 def test_the_good_plugin_works(started: Started) -> None:
@@ -133,25 +132,26 @@ def test_only_the_good_plugin_is_in_the_snapshot(started: Started) -> None:
 def test_a_plugin_failing_at_import_is_rejected_with_what_happened(
     started: Started, name: str
 ) -> None:
-    for source in (started.host.status(), started.report.to_dict()):
-        [issue] = _rejected(source, name)
-        assert issue["code"] == "plugin.import_failed"
-        assert issue["path"] == "spec.plugin"
-        assert IMPORT_FAILURES[name] in issue["message"]
-        assert "It was not imported into the host" in issue["message"]
+    state = _declaration(started, name)
+    assert state["state"] == "failed" and state["distribution"] == "flowstone-hostile"
+    assert IMPORT_FAILURES[name] in state["reason"]
+    assert "It was not imported into the host" in state["reason"]
+    [change] = [c for c in started.report.changes if c.name == name]
+    assert (change.action, change.reason) == ("failed", state["reason"])
+    assert started.report.rejected_files == {}
     assert name not in started.host.snapshot().io_managers
 
 
 def test_the_unbounded_allocation_names_the_memory_limit(started: Started) -> None:
-    [issue] = _rejected(started.host.status(), "import-eats-memory")
-    assert "MemoryError" in issue["message"] or "out of memory" in issue["message"]
+    reason = _declaration(started, "import-eats-memory")["reason"]
+    assert "MemoryError" in reason or "out of memory" in reason
 
 
 @pytest.mark.parametrize("name", sorted(LOAD_FAILURES))
 def test_a_plugin_failing_to_load_fails_its_declaration_with_the_reason(
     started: Started, name: str
 ) -> None:
-    [state] = [d for d in started.host.status()["declarations"] if d["name"] == name]
+    state = _declaration(started, name)
     assert state["state"] == "failed"
     assert LOAD_FAILURES[name] in state["reason"]
     [change] = [c for c in started.report.changes if c.name == name]
@@ -161,7 +161,8 @@ def test_a_plugin_failing_to_load_fails_its_declaration_with_the_reason(
 
 def test_the_loader_raises_the_precise_error_class_for_each(started: Started) -> None:
     """The status carries the message; the loader's error class and context are checked here."""
-    assert {d["name"] for d in started.host.status()["declarations"]} == {*LOAD_FAILURES, "good"}
+    names = {d["name"] for d in started.host.status()["declarations"]}
+    assert names == {*IMPORT_FAILURES, *LOAD_FAILURES, "good"}
     for name, code in LOAD_CODES.items():
         with pytest.raises(FlowStoneError) as caught:
             started.host.loader.load(Declaration("IOManager", name, f"hostile-{name}", {}))
@@ -184,15 +185,23 @@ def test_the_host_process_is_unharmed(started: Started) -> None:
     assert "flowstone_hostile.import_exits" not in sys.modules
 
 
-def test_a_manual_reload_uses_the_cached_verdicts_and_changes_nothing(started: Started) -> None:
+def test_a_rescan_uses_the_cached_verdicts_and_changes_nothing(started: Started) -> None:
     good = started.host.snapshot().io_managers.resolve("good").instance
     good.store("kept", 1, None)
+    (started.plugins_dir / "good.yaml").touch()  # an event, but no content change
     clock = time.monotonic()
-    report = started.host.reload("manual")
+    report = started.host.reload("rescan")
     assert time.monotonic() - clock < IMPORT_TIMEOUT_S  # the hanging import is not waited again
-    assert report.outcome == "partial"
-    assert set(report.rejected_files) == set(started.report.rejected_files)
-    assert {c.name for c in report.changes if c.action == "failed"} == set(LOAD_FAILURES)
+    assert report.outcome == "unchanged"
     assert started.host.snapshot().io_managers.resolve("good").instance is good
     assert good.load("kept", None) == 1
+
+
+def test_a_manual_reload_retries_the_failures_and_keeps_what_works(started: Started) -> None:
+    good = started.host.snapshot().io_managers.resolve("good").instance
+    report = started.host.reload("manual")
+    failed = {c.name for c in report.changes if c.action == "failed"}
+    assert failed == {*IMPORT_FAILURES, *LOAD_FAILURES}
+    assert report.outcome == "partial"
+    assert started.host.snapshot().io_managers.resolve("good").instance is good
     assert wait_until(lambda: descendants() <= started.children_before, timeout_s=5)

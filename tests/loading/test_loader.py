@@ -476,9 +476,9 @@ def test_a_distribution_installed_while_the_host_runs_loads_at_the_next_manual_r
     host = Host(read_host_config(write_host_config(tmp_path / "config", plugins)))
     try:
         first = host.start()
-        [(file, [issue])] = first.rejected_files.items()
-        assert file.endswith("late.yaml") and issue.code == "plugin.unknown"
-        assert "'late-io'" in issue.message
+        [failed] = [c for c in first.changes if c.action == "failed"]
+        assert failed.name == "late" and "No plugin 'late-io'" in (failed.reason or "")
+        assert first.rejected_files == {}
         site.install("acme-late", {"acme_late": PLAIN}, {IO: {"late-io": "acme_late:Plain"}})
         # A reload no person asked for, with no manifest change, does not retry.
         assert host.reload("rescan").outcome == "unchanged"
@@ -492,7 +492,8 @@ def test_a_distribution_installed_while_the_host_runs_loads_at_the_next_manual_r
         assert (entry.metadata["distribution"], entry.metadata["version"]) == ("acme-late", "1.0.0")
         entry.instance.store("orders", 1, None)
         assert entry.instance.load("orders", None) == 1
-        assert host.status()["rejected_files"] == []
+        [late] = [d for d in host.status()["declarations"] if d["name"] == "late"]
+        assert (late["state"], late["reason"]) == ("active", None)
     finally:
         host.stop(grace_s=1)
 
