@@ -17,6 +17,7 @@ __all__ = [
     "is_secret_key",
     "is_secret_path",
     "redact",
+    "referenced",
 ]
 
 
@@ -100,6 +101,21 @@ def interpolate(
     interpolator = _Interpolator(environ, allowed)
     result = interpolator.walk(data, ())
     return Interpolated(result, frozenset(interpolator.env_paths), tuple(interpolator.problems))
+
+
+def referenced(data: Any) -> frozenset[str]:
+    """Return the names of the variables ``${VAR}`` references in ``data``'s strings read.
+
+    :func:`interpolate` of ``data`` depends on nothing but these variables' values (and
+    whether each is allowed), so a caller may keep its result while they stay the same.
+    """
+    if isinstance(data, str):
+        return frozenset(m.group(2) for m in _REFERENCE.finditer(data) if not m.group(1))
+    if isinstance(data, Mapping):
+        data = list(data.values())
+    if isinstance(data, list):
+        return frozenset().union(*(referenced(v) for v in data))
+    return frozenset()
 
 
 class _Interpolator:

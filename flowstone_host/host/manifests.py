@@ -18,7 +18,7 @@ from ..manifest.assembly import manifest_files
 from ..manifest.host_config import HostConfig
 from ..manifest.issues import Issue, Position
 from ..manifest.plugin_config import UNLOADABLE
-from ..manifest.validate import ValidationReport, validate_layers
+from ..manifest.validate import ValidationCache, ValidationReport, validate_layers
 from ..manifest.yaml_reader import DEFAULT_LIMITS
 
 __all__ = ["ManifestTree", "Validated"]
@@ -48,11 +48,13 @@ class ManifestTree:
         config: The host config naming the folders (plugins folder, then overlays).
         good: Each file's last good content, by path.
         digests: Each file's content digest when last read.
+        cache: Files read and shape-checked, so a reload re-checks only what changed.
     """
 
     config: HostConfig
     good: dict[str, bytes] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    cache: ValidationCache = field(default_factory=ValidationCache)
 
     def layers(self) -> list[list[str]]:
         """Return the manifest files of each existing layer folder, in order."""
@@ -108,7 +110,9 @@ class ManifestTree:
         contents: dict[str, bytes | None] = dict(current)
         rejected: dict[str, tuple[Issue, ...]] = {}
         for _ in range(len(contents) + 3):  # each round holds back or drops at least one file
-            report = validate_layers(self.layers(), self.config, contents=contents)
+            report = validate_layers(
+                self.layers(), self.config, contents=contents, cache=self.cache
+            )
             issues = [i for i in report.issues if i.code not in UNLOADABLE]
             failing = sorted({i.position.file for i in issues})
             if not failing:

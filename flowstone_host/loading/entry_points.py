@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +66,15 @@ def discover(namespace: str) -> tuple[EntryPointInfo, ...]:
 
 def find(namespace: str, name: str) -> EntryPointInfo | None:
     """Return the entry point ``name`` of ``namespace``, or ``None``."""
-    return next((info for info in discover(namespace) if info.name == name), None)
+    return _by_name(namespace).get(name)
+
+
+@functools.cache
+def _by_name(namespace: str) -> dict[str, EntryPointInfo]:
+    found: dict[str, EntryPointInfo] = {}
+    for info in discover(namespace):
+        found.setdefault(info.name, info)  # the first by target, as discover() orders them
+    return found
 
 
 @functools.cache
@@ -97,13 +107,39 @@ def load_class(namespace: str, name: str) -> Any:
     return manager[name].plugin
 
 
-def refresh() -> None:
-    """Forget cached entry points and classes, so new installs and upgrades are seen."""
+def refresh() -> bool:
+    """Forget cached entry points and classes if an installation changed since last time.
+
+    Installing, upgrading or removing a distribution adds or removes a ``*.dist-info``
+    folder, which changes the modification time of its ``sys.path`` folder; when no such
+    time (and no ``sys.path`` entry) changed, the caches stay, so frequent reloads stay
+    cheap. Returns whether the caches were dropped.
+    """
+    global _installed
+    current = _installation_fingerprint()
+    if current == _installed:
+        return False
+    _installed = current
     importlib.invalidate_caches()
     discover.cache_clear()
+    _by_name.cache_clear()
     load_class.cache_clear()
     ExtensionManager.ENTRY_POINT_CACHE.clear()
     stevedore_cache = getattr(importlib.import_module("stevedore._cache"), "_c", None)
     internal = getattr(stevedore_cache, "_internal", None)
     if isinstance(internal, dict):
         internal.clear()  # private, so guarded: the disk cache still self-invalidates
+    return True
+
+
+_installed: tuple[tuple[str, int], ...] | None = None
+
+
+def _installation_fingerprint() -> tuple[tuple[str, int], ...]:
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            stamps.append((entry, -1))
+    return tuple(stamps)

@@ -19,7 +19,7 @@ from ..loading.loader import PluginLoader
 from .assembly import Declared
 from .issues import Issue
 from .model import Asset, Branch, Declaration, ManifestSet, Parallel, Routing, Scatter, freeze
-from .plugin_config import UNLOADABLE, check_config, plugin_class
+from .plugin_config import UNLOADABLE, ConfigCheck, check_config, plugin_class
 
 __all__ = ["build_manifests"]
 
@@ -27,8 +27,16 @@ _CONFIG: FieldPath = ("spec", "config")
 _FALLBACK = ("flowstone.io_managers", "memory")  # what an undeclared "default" IO manager is
 
 
+#: Each declaration's config check and model, by kind and name, with the sources and
+#: plugin class they were built from.
+Built = dict[tuple[str, str], tuple[tuple[Any, ...], Any, "ConfigCheck", "Declaration | None"]]
+
+
 def build_manifests(
-    declared: Sequence[Declared], failed: Iterable[tuple[str, int]], loader: PluginLoader
+    declared: Sequence[Declared],
+    failed: Iterable[tuple[str, int]],
+    loader: PluginLoader,
+    built: Built | None = None,
 ) -> tuple[ManifestSet, list[Issue]]:
     """Check plugin config and build the model of every document without issues.
 
@@ -36,10 +44,17 @@ def build_manifests(
         declared: Merged, shape-valid documents.
         failed: ``(file, document index)`` of documents already reported as invalid.
         loader: Reads plugin classes under the host's sandbox policy.
+        built: The config checks of the last build, refreshed in place: a declaration whose
+            sources are the very same objects (unchanged files) and whose plugin class is
+            the same is not checked again.
 
     Returns:
         The model of the valid declarations and assets, and the layer (c) issues.
     """
+    previous = dict(built or {})
+    if built is None:
+        built = {}
+    built.clear()
     bad = set(failed)
     issues: list[Issue] = []
     plugins: dict[tuple[str, str], tuple[Any, Declared]] = {}
@@ -56,14 +71,12 @@ def build_manifests(
                 unloadable[item.kind, item.name] = (stub, problem.message)
                 plugins[item.kind, item.name] = (None, item)  # its assets fail in the host
             continue
-        partial = item.kind == "ItemReader"  # completed by each asset's reader_config
-        check = check_config(
-            plugin, [(item, _CONFIG)], item.data["spec"]["plugin"], partial=partial
-        )
+        check, model = _built(item, plugin, previous.get((item.kind, item.name)))
+        built[item.kind, item.name] = (item.sources, plugin, check, model)
         issues.extend(check.issues)
         plugins[item.kind, item.name] = (plugin, item)
-        if not check.issues and not _failed(item, bad):
-            declarations[item.kind, item.name] = _declaration(item, check.config)
+        if model is not None and not _failed(item, bad):
+            declarations[item.kind, item.name] = model
     assets: dict[str, Asset] = {}
     for item in declared:
         if item.kind == "Asset":
@@ -73,6 +86,21 @@ def build_manifests(
                 assets[item.name] = asset
     manifests = ManifestSet(freeze(declarations), freeze(assets), MappingProxyType(unloadable))
     return manifests, issues
+
+
+def _built(
+    item: Declared, plugin: Any, last: tuple[tuple[Any, ...], Any, ConfigCheck, Any] | None
+) -> tuple[ConfigCheck, Declaration | None]:
+    """Check a declaration and build its model, or reuse ``last`` if nothing changed."""
+    if last is not None and last[1] is plugin and _same(last[0], item.sources):
+        return last[2], last[3]
+    partial = item.kind == "ItemReader"  # completed by each asset's reader_config
+    check = check_config(plugin, [(item, _CONFIG)], item.data["spec"]["plugin"], partial=partial)
+    return check, None if check.issues else _declaration(item, check.config)
+
+
+def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    return len(old) == len(new) and all(a is b for a, b in zip(old, new, strict=True))
 
 
 def _failed(item: Declared, bad: set[tuple[str, int]]) -> bool:

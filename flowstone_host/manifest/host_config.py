@@ -9,6 +9,7 @@ the manifests whose access :attr:`HostConfig.env_allow` restricts.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,12 +46,7 @@ class Sandbox:
 
     def refusal(self, distribution: str) -> str | None:
         """Return the rule that refuses ``distribution`` (as text), or ``None`` if allowed."""
-        denied = next((p for p in self.deny if fnmatch.fnmatchcase(distribution, p)), None)
-        if denied is not None:
-            return f"sandbox.policy.deny pattern {denied!r}"
-        if not _matches(distribution, self.allow):
-            return f"no sandbox.policy.allow pattern matches (allow: {list(self.allow)})"
-        return None
+        return _refusal(self.allow, self.deny, distribution)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +197,16 @@ def _with_defaults(value: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[
         elif sub.get("type") == "object" and "properties" in sub:
             result[key] = _with_defaults(result.get(key, {}), sub)
     return result
+
+
+@functools.lru_cache(maxsize=1024)
+def _refusal(allow: tuple[str, ...], deny: tuple[str, ...], distribution: str) -> str | None:
+    denied = next((p for p in deny if fnmatch.fnmatchcase(distribution, p)), None)
+    if denied is not None:
+        return f"sandbox.policy.deny pattern {denied!r}"
+    if not _matches(distribution, allow):
+        return f"no sandbox.policy.allow pattern matches (allow: {list(allow)})"
+    return None
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:

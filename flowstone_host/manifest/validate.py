@@ -12,22 +12,35 @@ import contextlib
 import gc
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..config import interpolate
+from ..config import interpolate, referenced
 from ..loading.loader import PluginLoader
 from .assembly import Declared, Source, manifest_files, merge_layers
-from .builder import build_manifests
+from .builder import Built, build_manifests
 from .host_config import HostConfig
 from .issues import Issue
 from .model import ManifestSet
 from .references import reference_issues
 from .shape import shape_issues
-from .yaml_reader import DEFAULT_LIMITS, ReadLimits, YamlDocument, read_bytes, read_file
+from .yaml_reader import (
+    DEFAULT_LIMITS,
+    ReadLimits,
+    ReadResult,
+    YamlDocument,
+    read_bytes,
+    read_file,
+)
 
-__all__ = ["ValidationReport", "load_manifests", "validate_layers", "validate_paths"]
+__all__ = [
+    "ValidationCache",
+    "ValidationReport",
+    "load_manifests",
+    "validate_layers",
+    "validate_paths",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -83,6 +96,78 @@ class ValidationReport:
         return json.dumps(data, indent=2)
 
 
+class _Interpolation(NamedTuple):
+    """A cached document's interpolation: what it read, and what came of it."""
+
+    document: YamlDocument
+    names: frozenset[str]
+    inputs: tuple[Any, ...]
+    source: Source
+    problems: tuple[Issue, ...]
+
+
+class ValidationCache:
+    """What a validation can reuse from the last one, so a reload costs what changed.
+
+    - Reading and the JSON Schema check depend on a file's bytes alone: kept while the
+      bytes stay the same.
+    - A document's interpolation depends on the variables it reads: kept while their
+      values (and whether each is allowed) stay the same.
+    - A plugin declaration's config check and model depend on its interpolated documents
+      and its plugin class: kept while both are the very same objects.
+
+    Cross-references and assets are checked afresh every time: they span files.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[bytes, ReadResult, tuple[tuple[Issue, ...], ...]]] = {}
+        self._sources: dict[int, _Interpolation] = {}
+        self.built: Built = {}  # the builder's memo
+
+    def source(
+        self,
+        document: YamlDocument,
+        layer: int,
+        label: str,
+        environ: Mapping[str, str],
+        allowed: Callable[[str], bool],
+    ) -> tuple[Source, tuple[Issue, ...]]:
+        """Return ``document`` interpolated, and its problems; the same objects while
+        neither the document nor the variables it reads change."""
+        hit = self._sources.get(id(document))
+        if hit is not None and hit.document is not document:
+            hit = None  # the id of a document since freed
+        names = hit.names if hit is not None else referenced(document.data["spec"])
+        inputs = (layer, label, *((n, environ.get(n), allowed(n)) for n in sorted(names)))
+        if hit is not None and hit.inputs == inputs:
+            return hit.source, hit.problems
+        source, problems = _interpolated(document, layer, label, environ, allowed)
+        self._sources[id(document)] = _Interpolation(document, names, inputs, source, problems)
+        return source, problems
+
+    def read(
+        self, file: str, given: bytes | None, limits: ReadLimits
+    ) -> tuple[ReadResult, tuple[tuple[Issue, ...], ...]]:
+        """Return ``file``'s documents and each one's shape issues (``given`` its bytes)."""
+        if given is None:  # not read by the caller: read it here, within the limits
+            result = read_file(file, limits)
+            return result, tuple(tuple(shape_issues(d)) for d in result.documents)
+        hit = self._files.get(file)
+        if hit is not None and hit[0] == given:
+            return hit[1], hit[2]
+        result = read_bytes(given, file, limits)
+        shapes = tuple(tuple(shape_issues(d)) for d in result.documents)
+        self._files[file] = (given, result, shapes)
+        return result, shapes
+
+    def retain(self, files: Iterable[str]) -> None:
+        """Forget every file but ``files`` (the ones just read)."""
+        keep = set(files)
+        self._files = {f: v for f, v in self._files.items() if f in keep}
+        live = {id(d) for _, result, _ in self._files.values() for d in result.documents}
+        self._sources = {k: v for k, v in self._sources.items() if k in live}
+
+
 def validate_paths(
     paths: Iterable[PathLike],
     host: HostConfig | None = None,
@@ -122,6 +207,7 @@ def validate_layers(
     environ: Mapping[str, str] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     contents: Mapping[str, bytes | None] | None = None,
+    cache: ValidationCache | None = None,
 ) -> ValidationReport:
     """Check manifests given as layers; a later layer's same kind and name merges over.
 
@@ -133,6 +219,8 @@ def validate_layers(
         contents: Bytes to use instead of reading a file, by path as listed; ``None``
             leaves that file out. A reloading host passes what it read, with each
             rejected file's last good version.
+        cache: Files read and shape-checked before, by content; a reloading host keeps
+            one, so a reload re-reads and re-checks only the files that changed.
 
     Raises:
         NotFound: a path does not exist.
@@ -143,7 +231,9 @@ def validate_layers(
     if contents:
         expanded = [[f for f in files if contents.get(f, b"") is not None] for files in expanded]
     with _gc_paused():
-        return _validate(layers, expanded, host, env, limits, contents or {})
+        return _validate(
+            layers, expanded, host, env, limits, contents or {}, cache or ValidationCache()
+        )
 
 
 @contextlib.contextmanager
@@ -167,6 +257,7 @@ def _validate(
     env: Mapping[str, str],
     limits: ReadLimits,
     contents: Mapping[str, bytes | None],
+    cache: ValidationCache,
 ) -> ValidationReport:
     issues: list[Issue] = []
     sources: list[list[Source]] = []
@@ -175,46 +266,61 @@ def _validate(
         label = ", ".join(str(p) for p in layers[index])
         sources.append([])
         for file in files:
-            given = contents.get(file)
-            result = read_file(file, limits) if given is None else read_bytes(given, file, limits)
+            result, shapes = cache.read(file, contents.get(file), limits)
             issues.extend(result.issues)
             documents += len(result.documents)
-            for document in result.documents:
-                source = _source(document, index, label, host, env, issues)
+            for document, shape in zip(result.documents, shapes, strict=True):
+                source = _source(document, shape, index, label, host, env, issues, cache)
                 if source is not None:
                     sources[-1].append(source)
     declared, duplicates = merge_layers(sources)
     issues.extend(duplicates)
     issues.extend(reference_issues(declared, host))
     failed = {(i.position.file, i.document) for i in issues}
-    manifests, config_issues = build_manifests(declared, failed, PluginLoader(host.sandbox))
+    loader = PluginLoader(host.sandbox)
+    manifests, config_issues = build_manifests(declared, failed, loader, cache.built)
     issues.extend(config_issues)
     read = tuple(f for layer in expanded for f in layer)
+    cache.retain(read)
     return ValidationReport(read, _ordered(issues, read), manifests, tuple(declared), documents)
 
 
 def _source(
     document: YamlDocument,
+    shape: tuple[Issue, ...],
     layer: int,
     label: str,
     host: HostConfig,
     environ: Mapping[str, str],
     issues: list[Issue],
+    cache: ValidationCache,
 ) -> Source | None:
-    """Shape-check and interpolate one document; ``None`` if its shape is wrong."""
-    found = shape_issues(document)
-    if found:
-        issues.extend(found)
+    """Interpolate one shape-checked document; ``None`` if its shape is wrong."""
+    if shape:
+        issues.extend(shape)
         return None
+    source, problems = cache.source(document, layer, label, environ, host.env_allowed)
+    issues.extend(problems)
+    return source
+
+
+def _interpolated(
+    document: YamlDocument,
+    layer: int,
+    label: str,
+    environ: Mapping[str, str],
+    allowed: Callable[[str], bool],
+) -> tuple[Source, tuple[Issue, ...]]:
     data: dict[str, Any] = dict(document.data)
-    result = interpolate(data["spec"], environ, host.env_allowed)
+    result = interpolate(data["spec"], environ, allowed)
+    problems = []
     for problem in result.problems:
         path = ("spec", *problem.path)
         position = document.position(path)
-        issues.append(Issue(position, path, problem.code, problem.message, document.index))
+        problems.append(Issue(position, path, problem.code, problem.message, document.index))
     data["spec"] = result.value
     env_paths = frozenset(("spec", *p) for p in result.env_paths)
-    return Source(document, data, env_paths, layer, label)
+    return Source(document, data, env_paths, layer, label), tuple(problems)
 
 
 def _ordered(issues: list[Issue], files: tuple[str, ...]) -> tuple[Issue, ...]:

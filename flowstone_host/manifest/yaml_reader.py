@@ -86,6 +86,9 @@ class YamlDocument:
     index: int
     data: Any
     node: Node = field(repr=False, compare=False)
+    _positions: dict[tuple[Any, ...], Position] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def node_at(self, path: tuple[str | int, ...]) -> tuple[Node | None, Node]:
         """Return ``(key node, value node)`` of the deepest field of ``path`` present."""
@@ -104,8 +107,13 @@ class YamlDocument:
         A path that is not all there resolves to its deepest existing parent, which is
         where a missing key should be added.
         """
-        key, node = self.node_at(path)
-        return _position(self.file, key if at_key and key is not None else node)
+        memo = (path, at_key)  # documents are immutable and kept while unchanged: memoize
+        found = self._positions.get(memo)
+        if found is None:
+            key, node = self.node_at(path)
+            found = _position(self.file, key if at_key and key is not None else node)
+            self._positions[memo] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)

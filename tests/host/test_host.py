@@ -334,3 +334,21 @@ def test_declared_telemetry_emitters_are_attached_and_detached(
     seen = [r.getMessage() for r in caplog.records if r.name == "test.emitter"]
     assert any(m.startswith("flowstone.test.event") for m in seen)
     assert not any(m.startswith("flowstone.test.after") for m in seen)
+
+
+def test_a_manual_reload_sees_a_changed_environment_variable(
+    tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWSTONE_LABEL", "blue")
+    tree.write(
+        "a.yaml",
+        _header("Resource", "db") + "spec:\n  plugin: journal\n"
+        f"  config: {{journal: {tree.journal}, label: '${{FLOWSTONE_LABEL}}'}}\n",
+    )
+    host = make_host()
+    host.start()
+    monkeypatch.setenv("FLOWSTONE_LABEL", "green")
+    assert host.reload("watch").outcome == "unchanged"  # no file changed: nothing re-read
+    report = host.reload("manual")
+    assert _actions(report) == {"Resource/db": "replaced"}
+    assert tree.events() == ["setup blue", "setup green", "teardown blue"]
