@@ -15,6 +15,7 @@ import signal
 import threading
 from types import FrameType
 
+from ..loading.isolation.process import kill_all
 from ..manifest.host_config import HostConfig
 from .admin import AdminServer
 from .host import Host
@@ -46,7 +47,7 @@ class Daemon:
             debounce_s=config.reload.debounce_ms / 1000,
             rescan_interval_s=config.reload.rescan_interval_s or None,
         )
-        self.host.busy = self.watcher.busy
+        self.host.watch_with(self.watcher)
         self.admin = AdminServer(self.host, self._listen, config.admin.token or None)
 
     def run(self) -> int:
@@ -104,6 +105,7 @@ class Daemon:
         self._signals += 1
         if self._signals > 1:
             os.write(2, b"Second stop signal: exiting at once.\n")
+            kill_all()  # plugin and probe children lead their own sessions
             os._exit(1)
         log.info("%s: stopping.", signal.Signals(signum).name)
         self._stop.set()

@@ -21,10 +21,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ConfigError
 from ..loading import entry_points
@@ -50,20 +50,29 @@ Key = tuple[str, str]
 _MANUAL = frozenset({"startup", "manual", "signal", "http"})
 
 
+class Watcher(Protocol):
+    """What the host reads from a file watcher (:class:`~.watcher.ManifestWatcher`)."""
+
+    def busy(self) -> frozenset[Path]:
+        """Files with an in-place write still open."""
+        ...
+
+    @property
+    def health(self) -> dict[str, Any]:
+        """Its mode (``inotify`` or ``polling``), last error and counters, JSON-safe."""
+        ...
+
+
 class Host:
     """Loads the plugins the manifests declare and keeps them current.
 
     Args:
         config: The validated host config.
-        busy: Returns files still being written (the watcher's view); they keep their last
-            good version until closed.
     """
 
-    def __init__(
-        self, config: HostConfig, *, busy: Callable[[], Collection[Path]] = frozenset
-    ) -> None:
+    def __init__(self, config: HostConfig) -> None:
         self.config = config
-        self.busy = busy
+        self._watcher: Watcher | None = None
         self.metrics = HostMetrics()
         self.loader = PluginLoader(config.sandbox)
         self._tree = ManifestTree(config)
@@ -122,6 +131,11 @@ class Host:
         self.metrics.close()
         return drained
 
+    def watch_with(self, watcher: Watcher) -> None:
+        """Take file-change facts from ``watcher``: files it sees still being written keep
+        their last good version until closed, and its state is part of :meth:`status`."""
+        self._watcher = watcher
+
     # -- reading -----------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
@@ -170,7 +184,8 @@ class Host:
             entry_points.refresh()  # a distribution installed since the last reload is seen
             if trigger in _MANUAL:
                 self.loader.retry_timeouts()  # a person asked: a timed-out import gets another go
-            current, changed = self._tree.read(self.busy())
+            busy = self._watcher.busy() if self._watcher is not None else ()
+            current, changed = self._tree.read(busy)
             if not changed and trigger not in _MANUAL:
                 report = ReloadReport(
                     trigger, started, time.monotonic() - clock, "unchanged", self.generation
@@ -285,6 +300,7 @@ class Host:
                 for file, issues in self._rejected.items()
             ],
             "last_reload": self._last.to_dict() if self._last else None,
+            "watcher": self._watcher.health if self._watcher is not None else None,
         }
 
 

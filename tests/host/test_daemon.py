@@ -513,6 +513,8 @@ def test_startup_with_a_broken_manifest_still_starts(ws: Workspace, start: Start
     assert (error["line"], error["column"], error["code"]) == (6, 1, "yaml.syntax")
     assert daemon.get("/healthz").status == 200
     assert daemon.get("/readyz").status == 200
+    watcher = daemon.status()["watcher"]
+    assert (watcher["mode"], watcher["last_error"]) == ("inotify", None)
 
 
 def test_startup_with_an_invalid_host_config_exits_non_zero_with_the_error(
@@ -540,10 +542,20 @@ def test_a_second_sigterm_exits_at_once(ws: Workspace, start: Start) -> None:
         signalled = time.monotonic()
         assert daemon.process.wait(WAIT_S) == 1
         assert time.monotonic() - signalled < 1.0
+        # The probe leads its own session, yet exiting at once takes it down too.
+        wait_until(lambda: not any(_alive(pid) for pid in probes), "the probe to be killed")
     finally:
-        for pid in probes:  # exiting at once leaves the probe behind: not our concern here
+        for pid in probes:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie is dead
+    except FileNotFoundError:
+        return False
     assert "Second stop signal: exiting at once." in ws.log()
 
 

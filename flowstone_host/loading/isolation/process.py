@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,7 @@ from ..limits import Limits
 from .channel import DEFAULT_MAX_FRAME, Channel
 from .output import OutputPump
 
-__all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_environment"]
+__all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_environment", "kill_all"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,19 @@ def child_environment(variables: Mapping[str, str], workdir: str) -> dict[str, s
     env.update({"HOME": workdir, "TMPDIR": workdir})
     env.update(variables)
     return env
+
+
+#: Every child not yet released: plugins and probes, each leading its own session.
+_CHILDREN: weakref.WeakSet[ChildProcess] = weakref.WeakSet()
+
+
+def kill_all() -> None:
+    """SIGKILL every child's process group now, without waiting: for a host exiting at once.
+
+    Children lead their own sessions, so nothing else stops them when the host is gone.
+    """
+    for child in list(_CHILDREN):
+        child._signal_group(signal.SIGKILL)
 
 
 def _host_sys_path() -> list[str]:
@@ -160,6 +174,7 @@ class ChildProcess:
         pidfd = os.pidfd_open(proc.pid) if hasattr(os, "pidfd_open") else None
         channel = Channel(host_sock, max_frame=max_frame, watch_fd=pidfd)
         child = cls(name, proc, channel, workdir, pidfd, quiet)
+        _CHILDREN.add(child)
         log.debug("Started plugin %s as pid %d in %s", name, proc.pid, workdir)
         start = {
             "sys_path": _host_sys_path(),
@@ -240,6 +255,7 @@ class ChildProcess:
             os.killpg(self.pid, signum)
 
     def _release(self) -> None:
+        _CHILDREN.discard(self)
         self.channel.close()
         if self._pidfd is not None:
             os.close(self._pidfd)
