@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import threading
 from typing import Any, ClassVar
 
 from ..contracts.io_manager import IOManager, Partition
@@ -16,6 +15,9 @@ __all__ = ["MemoryIOManager"]
 class MemoryIOManager(IOManager):
     """Keeps values in a dict in this process; thread-safe, lost when the process exits.
 
+    Every operation is one dict operation (``list_partitions`` copies the keys in one), and
+    those are atomic in CPython, with or without the GIL, so no lock is taken.
+
     Values are stored as given (no copy) unless the config sets ``copy: true``, in which
     case each store and load deep-copies, so callers cannot change stored data in place.
     """
@@ -27,7 +29,6 @@ class MemoryIOManager(IOManager):
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self._copy = bool(self.config.get("copy", False))
-        self._lock = threading.Lock()
         self._data: dict[tuple[str, str], Any] = {}
 
     def load(self, asset: str, partition: Partition, **opts: Any) -> Any:
@@ -44,18 +45,14 @@ class MemoryIOManager(IOManager):
 
     def store(self, asset: str, data: Any, partition: Partition, **opts: Any) -> None:
         key = (asset, partition_key(partition))
-        value = copy.deepcopy(data) if self._copy else data
-        with self._lock:
-            self._data[key] = value
+        self._data[key] = copy.deepcopy(data) if self._copy else data
 
     def exists(self, asset: str, partition: Partition, **opts: Any) -> bool:
         return (asset, partition_key(partition)) in self._data
 
     def delete(self, asset: str, partition: Partition, **opts: Any) -> None:
-        with self._lock:
-            self._data.pop((asset, partition_key(partition)), None)
+        self._data.pop((asset, partition_key(partition)), None)
 
     def list_partitions(self, asset: str, **opts: Any) -> list[Partition]:
-        with self._lock:
-            keys = [key for name, key in self._data if name == asset]
+        keys = [key for name, key in list(self._data) if name == asset]
         return [parse_partition_key(key) for key in keys]
