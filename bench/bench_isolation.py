@@ -120,10 +120,20 @@ def _round_trips(proxy: Any, bare: _BareChild) -> list[Result]:
         floor += _latencies(lambda: bare.call("exists", "orders"), ROUND_TRIPS // BLOCKS)
         measured += _latencies(lambda: proxy.exists("orders", None), ROUND_TRIPS // BLOCKS)
     return [
-        Result("isolated exists() p50 vs bare msgpack", _percentile(measured, 0.5),
-               _percentile(floor, 0.5), "us", 1.5),
-        Result("isolated exists() p99 vs bare msgpack", _percentile(measured, 0.99),
-               _percentile(floor, 0.99), "us", 3.0),
+        Result(
+            "isolated exists() p50 vs bare msgpack",
+            _percentile(measured, 0.5),
+            _percentile(floor, 0.5),
+            "us",
+            1.5,
+        ),
+        Result(
+            "isolated exists() p99 vs bare msgpack",
+            _percentile(measured, 0.99),
+            _percentile(floor, 0.99),
+            "us",
+            3.0,
+        ),
     ]
 
 
@@ -146,13 +156,21 @@ def _throughput(proxy: Any, bare: _BareChild) -> Result:
     for _ in range(BLOCKS):
         floor.append(mb_per_s(through_socket))
         measured.append(mb_per_s(through_proxy))
-    return Result("isolated 1 MB store+load vs bare socket", statistics.median(measured),
-                  statistics.median(floor), "MB/s", 2.0, higher_is_better=True)
+    return Result(
+        "isolated 1 MB store+load vs bare socket",
+        statistics.median(measured),
+        statistics.median(floor),
+        "MB/s",
+        2.0,
+        higher_is_better=True,
+    )
 
 
 def _import_time_s() -> float:
-    code = "import time; t = time.perf_counter(); import flowstone_host.plugins.memory_io; " \
-           "print(time.perf_counter() - t)"
+    code = (
+        "import time; t = time.perf_counter(); import flowstone_host.plugins.memory_io; "
+        "print(time.perf_counter() - t)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout)
 
@@ -177,8 +195,13 @@ def _first_answer() -> Result:
     measured = statistics.median(isolated() for _ in range(STARTS))
     floor = statistics.median(bare() for _ in range(STARTS))
     imports = statistics.median(_import_time_s() for _ in range(STARTS))
-    return Result("isolated first answer vs bare child + import", measured * 1000,
-                  (floor + imports) * 1000, "ms", 1.0)
+    return Result(
+        "isolated first answer vs bare child + import",
+        measured * 1000,
+        (floor + imports) * 1000,
+        "ms",
+        1.0,
+    )
 
 
 def main() -> bool:
