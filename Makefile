@@ -31,8 +31,14 @@ test: install-test
 bench: install-test
 	$(PY) -m bench
 
-lint: install-test
+$(VENV)/.installed-lint: $(VENV)/.installed-test
+	$(PY) -m pip install --quiet -e '.[lint]'
+	touch $@
+
+# ruff (lint and format) over everything, mypy --strict over the package.
+lint: $(VENV)/.installed-lint
 	$(PY) -m ruff check flowstone_host tests bench
+	$(PY) -m ruff format --check flowstone_host tests bench
 	$(PY) -m mypy
 
 clean:
