@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .plugin import Plugin
+
+if TYPE_CHECKING:  # futures pull in threading and logging: only executors need them
+    from concurrent.futures import Future
 
 __all__ = ["Executor"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import inspect
 import logging
 import os
@@ -83,7 +84,13 @@ def test_the_proxy_is_an_instance_of_the_contract_with_its_signatures(memory_io:
 
 
 def test_values_round_trip_with_their_types(memory_io: Any) -> None:
-    value = {"rows": [1, 2.5, None, True], "when": dt.date(2024, 1, 2), "key": ("a", 1), "b": b"\0"}
+    value = {
+        "rows": [1, 2.5, None, True],
+        "when": dt.date(2024, 1, 2),
+        "key": ("a", 1),
+        "b": b"\0",
+        "price": decimal.Decimal("19.99"),  # the child imports decimal only to decode it
+    }
     partition = ("eu", dt.date(2024, 1, 2))
     memory_io.store("orders", value, partition)
     assert memory_io.exists("orders", partition)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import decimal
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -110,7 +110,7 @@ def _default(value: Any) -> Any:  # noqa: C901 - one flat dispatch over the supp
         return _ext(_TIME, value.isoformat())
     if isinstance(value, dt.timedelta):
         return _ext(_TIMEDELTA, [value.days, value.seconds, value.microseconds])
-    if isinstance(value, decimal.Decimal):
+    if _is_decimal(value):
         return _ext(_DECIMAL, str(value))
     if type(value).__name__ in _VALUE_TYPES and type(value) is _VALUE_TYPES[type(value).__name__]:
         fields = [getattr(value, f.name) for f in dataclasses.fields(value)]
@@ -167,6 +167,18 @@ def _value(data: list[Any]) -> Any:
     return _VALUE_TYPES[name](*fields)
 
 
+def _is_decimal(value: Any) -> bool:
+    # decimal costs a child a millisecond to import: if nobody imported it, no value is one
+    module = sys.modules.get("decimal")
+    return module is not None and isinstance(value, module.Decimal)
+
+
+def _decimal(text: str) -> Any:
+    import decimal
+
+    return decimal.Decimal(text)
+
+
 _DECODERS: dict[int, Callable[[Any], Any]] = {
     _TUPLE: tuple,
     _SET: set,
@@ -175,7 +187,7 @@ _DECODERS: dict[int, Callable[[Any], Any]] = {
     _DATETIME: dt.datetime.fromisoformat,
     _TIME: dt.time.fromisoformat,
     _TIMEDELTA: lambda parts: dt.timedelta(*parts),
-    _DECIMAL: decimal.Decimal,
+    _DECIMAL: _decimal,
     _VALUE: _value,
     _ERROR: FlowStoneError.from_dict,
 }
@@ -189,5 +201,5 @@ def _ext_hook(code: int, data: bytes) -> Any:
         raise ValueError(f"unknown wire extension type {code}")
     try:
         return decoder(decode(data))
-    except (TypeError, KeyError, ValueError, decimal.InvalidOperation) as exc:
+    except (TypeError, KeyError, ValueError, ArithmeticError) as exc:  # ArithmeticError: Decimal
         raise ValueError(f"malformed wire extension {code}: {exc}") from exc
