@@ -193,7 +193,7 @@ class Host:
             else:
                 report = self._apply(trigger, current, started, clock)
             meta["outcome"] = report.outcome
-        log.info(report.summary(), extra={"reload": report.to_dict()})
+        _log_report(report)
         return report
 
     def _apply(
@@ -302,6 +302,31 @@ class Host:
             "last_reload": self._last.to_dict() if self._last else None,
             "watcher": self._watcher.health if self._watcher is not None else None,
         }
+
+
+def _log_report(report: ReloadReport) -> None:
+    """One line per reload (DEBUG when nothing changed), one per change, one per error."""
+    facts = {"trigger": report.trigger, "outcome": report.outcome, "generation": report.generation}
+    log.log(
+        logging.DEBUG if report.outcome == "unchanged" else logging.INFO,
+        report.summary(),
+        extra=facts,
+    )
+    for change in report.changes:
+        if change.action not in ("reused", "failed"):  # failures are logged where they happen
+            fields = {
+                "plugin_kind": change.kind,
+                "declaration": change.name,
+                "action": change.action,
+            }
+            log.info("%s %r %s", change.kind, change.name, change.action, extra=fields)
+    for file, issues in report.rejected_files.items():
+        for issue in issues:
+            log.warning(
+                "%s (the file keeps its last good version)",
+                issue.to_text(),
+                extra={"file": file, "code": issue.code},
+            )
 
 
 def _emitter_id(entry: Entry) -> str:

@@ -115,10 +115,9 @@ class Workspace:
     def log(self) -> str:
         return (self.root / "daemon.log").read_text(errors="replace")
 
-    def logged_reloads(self) -> list[dict[str, Any]]:
-        """The reload reports the daemon logged, oldest first."""
-        lines = [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
-        return [line["reload"] for line in lines if "reload" in line]
+    def logged(self) -> list[dict[str, Any]]:
+        """The daemon's JSON log records, oldest first."""
+        return [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
 
 
 @dataclass
@@ -314,10 +313,13 @@ def test_an_edit_in_place_replaces_only_what_changed(ws: Workspace, start: Start
     daemon = start(reload=WATCH_ONLY)
     (ws.plugins / "a.yaml").write_text(manifest(ws.resource("db"), io_manager("store", copy=True)))
     wait_until(lambda: daemon.config("store") == {"copy": True}, "the edit")
-    applied = daemon.workspace.logged_reloads()[-1]
+    applied = daemon.status()["last_reload"]
     assert applied["changes"] == [{"kind": "IOManager", "name": "store", "action": "replaced"}]
     assert applied["reused"] == 1
     assert ws.journal_lines() == ["setup db"]  # the resource kept its live instance
+    [logged] = [r for r in ws.logged() if r["message"] == "IOManager 'store' replaced"]
+    fields = (logged["plugin_kind"], logged["declaration"], logged["action"])
+    assert fields == ("IOManager", "store", "replaced")
 
 
 def test_deleting_a_manifest_tears_down_what_it_declared(ws: Workspace, start: Start) -> None:
