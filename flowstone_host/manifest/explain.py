@@ -108,7 +108,7 @@ def _leaves(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, Any]]:
     if isinstance(value, Mapping) and value:
         for key, child in value.items():
             yield from _leaves(child, (*path, key))
-    else:
+    elif path:  # an empty config has no leaves at all
         yield path, value
 
 
@@ -157,7 +157,9 @@ def show_config(
     for title, keys in blocks.items():
         lines.append(f"{title}:")
         width = max((len(k.key) + len(_scalar(k.value)) for k in keys), default=0) + 4
-        for key in keys or [ExplainedKey("(empty)", "", "")]:
+        if not keys:
+            lines.append("  (no config)")
+        for key in keys:
             text = f"  {key.key}: {_scalar(key.value)}"
             lines.append(f"{text:<{width}}  # {key.layer}" if explain and key.layer else text)
     return "\n".join(lines)

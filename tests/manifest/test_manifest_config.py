@@ -94,3 +94,16 @@ def test_explain_names_each_layer() -> None:
     assert reader["count"] == "plugin default"
     executor = {k.key: k.value for k in explain_declaration(report, "Executor", "default")}
     assert executor == {"max_workers": 4}
+
+
+def test_config_show_says_when_a_declaration_has_no_config(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = str(REPO / "config/host.yaml")
+    assert (
+        main(["config", "show", "default", "--kind", "ScatterCoordinator", "--config", config]) == 0
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "ScatterCoordinator default (plugin memory):",
+        "  (no config)",
+    ]
