@@ -114,16 +114,25 @@ def _add_validate(sub: Subparsers) -> None:
     parser.add_argument("--format", choices=["text", "json"], default="text")
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _read_manifests(args: argparse.Namespace) -> Any:
+    """Return ``(host config, validation report)`` of ``args.paths`` (default: the plugins
+    folder and overlays), or ``None`` after printing why they cannot be read."""
     from .errors import FlowStoneError
     from .manifest.validate import load_manifests, validate_paths
 
     try:
         host = _host_config(args)
-        report = validate_paths(args.paths, host) if args.paths else load_manifests(host)
+        return host, validate_paths(args.paths, host) if args.paths else load_manifests(host)
     except FlowStoneError as exc:
-        print(f"flowstone-host validate: error: {exc.message}", file=sys.stderr)
+        print(f"flowstone-host {args.command}: error: {exc.message}", file=sys.stderr)
+        return None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    read = _read_manifests(args)
+    if read is None:
         return 2
+    _, report = read
     print(report.to_json() if args.format == "json" else report.to_text())
     return 0 if report.ok else 1
 
@@ -147,19 +156,15 @@ def _add_check(sub: Subparsers) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .errors import FlowStoneError
     from .host.check import check_declarations
     from .host.health import HealthChecker
     from .loading.loader import PluginLoader
     from .manifest.plugin_config import UNLOADABLE
-    from .manifest.validate import load_manifests, validate_paths
 
-    try:
-        host = _host_config(args)
-        report = validate_paths(args.paths, host) if args.paths else load_manifests(host)
-    except FlowStoneError as exc:
-        print(f"flowstone-host check: error: {exc.message}", file=sys.stderr)
+    read = _read_manifests(args)
+    if read is None:
         return 2
+    host, report = read
     for issue in report.issues:
         if issue.code not in UNLOADABLE:  # those get a FAILED line of their own below
             print(issue.to_text())

@@ -13,12 +13,22 @@ __all__ = [
     "FieldPath",
     "Interpolated",
     "deep_merge",
+    "has_path",
     "interpolate",
     "is_secret_key",
     "is_secret_path",
     "redact",
     "referenced",
 ]
+
+
+def has_path(data: Any, path: FieldPath) -> bool:
+    """Return whether ``data`` holds a value at ``path`` (mapping keys all the way down)."""
+    for part in path:
+        if not isinstance(data, Mapping) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def deep_merge(base: Mapping[str, Any], *overrides: Mapping[str, Any] | None) -> dict[str, Any]:

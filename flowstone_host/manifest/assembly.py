@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import FieldPath, deep_merge
+from ..config import FieldPath, deep_merge, has_path
 from ..errors import NotFound
 from .issues import Issue, Position
 from .yaml_reader import YamlDocument
@@ -57,12 +57,7 @@ class Source:
 
     def has(self, path: FieldPath) -> bool:
         """Return whether this document writes ``path`` itself."""
-        value: Any = self.data
-        for part in path:
-            if not isinstance(value, Mapping) or part not in value:
-                return False
-            value = value[part]
-        return True
+        return has_path(self.data, path)
 
 
 @dataclass(frozen=True, slots=True)

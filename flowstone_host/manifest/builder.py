@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ..config import FieldPath
+from ..config import FieldPath, has_path
 from ..contracts.versions import CONTRACTS
 from ..errors import FlowStoneError
 from ..loading import entry_points
@@ -142,7 +142,7 @@ def _resolved(
             return None, []
         check = check_config(plugin, [(item, override)], _FALLBACK[1])
         return check.config, list(check.issues)
-    if target in declarations and not _has(item.data, override) and target[0] != "ItemReader":
+    if target in declarations and not has_path(item.data, override) and target[0] != "ItemReader":
         return declarations[target].config, []
     plugin, owner = plugins[target]
     if plugin is None:
@@ -213,12 +213,3 @@ def _parallel(spec: Mapping[str, Any]) -> Parallel:
 
 def _below(paths: frozenset[FieldPath], prefix: FieldPath) -> frozenset[FieldPath]:
     return frozenset(p[len(prefix) :] for p in paths if p[: len(prefix)] == prefix)
-
-
-def _has(data: Mapping[str, Any], path: FieldPath) -> bool:
-    value: Any = data
-    for part in path:
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    return True

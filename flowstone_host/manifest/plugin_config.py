@@ -20,7 +20,7 @@ from typing import Any
 
 import cerberus  # type: ignore[import-untyped]
 
-from ..config import FieldPath, deep_merge
+from ..config import FieldPath, deep_merge, has_path
 from ..contracts.versions import CONTRACTS
 from ..errors import FlowStoneError, PluginRefused
 from ..loading import entry_points
@@ -148,7 +148,7 @@ def _config_issue(
     rule = _rule(error)
     message = _rule_message(error, rule, inner, label, schema)
     for item, base in reversed(layers):
-        if _has(item.data, (*base, *inner)):
+        if has_path(item.data, (*base, *inner)):
             path = (*base, *inner)
             at_key = rule == "unknown"
             return _issue(item.origin(path), path, "plugin.config", message, at_key=at_key)
@@ -212,15 +212,6 @@ def _at(data: Mapping[str, Any], path: FieldPath) -> Mapping[str, Any]:
     for part in path:
         value = value.get(part, {}) if isinstance(value, Mapping) else {}
     return value if isinstance(value, Mapping) else {}
-
-
-def _has(data: Mapping[str, Any], path: FieldPath) -> bool:
-    value: Any = data
-    for part in path:
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    return True
 
 
 def _issue(

@@ -57,6 +57,10 @@ class Tree:
         config.setdefault("label", name)
         return _doc("Resource", name, "journal", journal=str(self.journal), **config)
 
+    def resource_labelled_from_env(self, name: str, variable: str) -> str:
+        config = f"{{journal: {self.journal}, label: '${{{variable}}}'}}"
+        return _header("Resource", name) + f"spec:\n  plugin: journal\n  config: {config}\n"
+
     def io(self, name: str, label: str | None = None) -> str:
         return _doc("IOManager", name, "journal", journal=str(self.journal), label=label or name)
 
@@ -308,11 +312,7 @@ def test_status_redacts_secrets(
     tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FLOWSTONE_LABEL", "from-the-environment")
-    tree.write(
-        "a.yaml",
-        _header("Resource", "db") + "spec:\n  plugin: journal\n"
-        f"  config: {{journal: {tree.journal}, label: '${{FLOWSTONE_LABEL}}'}}\n",
-    )
+    tree.write("a.yaml", tree.resource_labelled_from_env("db", "FLOWSTONE_LABEL"))
     host = make_host()
     host.start()
     text = json.dumps(host.status())
@@ -340,11 +340,7 @@ def test_a_manual_reload_sees_a_changed_environment_variable(
     tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FLOWSTONE_LABEL", "blue")
-    tree.write(
-        "a.yaml",
-        _header("Resource", "db") + "spec:\n  plugin: journal\n"
-        f"  config: {{journal: {tree.journal}, label: '${{FLOWSTONE_LABEL}}'}}\n",
-    )
+    tree.write("a.yaml", tree.resource_labelled_from_env("db", "FLOWSTONE_LABEL"))
     host = make_host()
     host.start()
     monkeypatch.setenv("FLOWSTONE_LABEL", "green")
