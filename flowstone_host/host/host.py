@@ -86,7 +86,7 @@ class Host:
         self._requests = threading.Condition()
         self._requested = self._served = 0
         self._last: ReloadReport | None = None
-        self._started = self._stopping = False
+        self._stopping = False
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] = "config/host.yaml") -> Host:
@@ -107,7 +107,6 @@ class Host:
 
     def start(self) -> ReloadReport:
         """Run the first load; a broken manifest is rejected and the rest still loads."""
-        self._started = True
         return self.reload("startup")
 
     def stop(self, grace_s: float | None = None) -> bool:
@@ -181,20 +180,29 @@ class Host:
     def _reload(self, trigger: str) -> ReloadReport:
         started, clock = time.time(), time.monotonic()
         with span(("flowstone", "reload"), {"trigger": trigger}) as meta:
-            entry_points.refresh()  # a distribution installed since the last reload is seen
-            if trigger in _MANUAL:
-                self.loader.retry_timeouts()  # a person asked: a timed-out import gets another go
-            busy = self._watcher.busy() if self._watcher is not None else ()
-            current, changed = self._tree.read(busy)
-            if not changed and trigger not in _MANUAL:
+            try:
+                report = self._converge(trigger, started, clock)
+            except Exception as exc:  # a bug must not cost the running configuration
+                log.exception("Reload (%s) failed; the running configuration stays.", trigger)
+                duration = time.monotonic() - clock
+                error = f"{type(exc).__name__}: {exc}"
                 report = ReloadReport(
-                    trigger, started, time.monotonic() - clock, "unchanged", self.generation
+                    trigger, started, duration, "error", self.generation, error=error
                 )
-            else:
-                report = self._apply(trigger, current, started, clock)
             meta["outcome"] = report.outcome
         _log_report(report)
         return report
+
+    def _converge(self, trigger: str, started: float, clock: float) -> ReloadReport:
+        entry_points.refresh()  # a distribution installed since the last reload is seen
+        if trigger in _MANUAL:
+            self.loader.retry_timeouts()  # a person asked: a timed-out import gets another go
+        busy = self._watcher.busy() if self._watcher is not None else ()
+        current, changed = self._tree.read(busy)
+        if not changed and trigger not in _MANUAL:
+            duration = time.monotonic() - clock
+            return ReloadReport(trigger, started, duration, "unchanged", self.generation)
+        return self._apply(trigger, current, started, clock)
 
     def _apply(
         self, trigger: str, current: dict[str, bytes | None], started: float, clock: float
@@ -218,6 +226,9 @@ class Host:
             self._states = transaction.states
             self._record_setups(transaction)
             self._keeper.swap(snapshot, transaction.retired)
+            for change in transaction.changes:
+                if change.action == "removed":
+                    self.metrics.forget(change.kind, change.name)
         self._health.publish_states()
         if validated.rejected or transaction.failed:
             outcome: Outcome = "partial"
@@ -246,7 +257,6 @@ class Host:
         if entry.kind == "TelemetryEmitter":
             detach(_emitter_id(entry))
         if entry.kind != "Asset":
-            self.metrics.forget(entry.kind, entry.name)
             teardown_entry(entry)
 
     # -- health and status -------------------------------------------------------------

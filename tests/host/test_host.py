@@ -13,6 +13,7 @@ import pytest
 
 from flowstone_host import telemetry
 from flowstone_host.host.host import Host
+from flowstone_host.host.manifests import ManifestTree
 from flowstone_host.manifest.host_config import read_host_config
 
 
@@ -348,3 +349,40 @@ def test_a_manual_reload_sees_a_changed_environment_variable(
     report = host.reload("manual")
     assert _actions(report) == {"Resource/db": "replaced"}
     assert tree.events() == ["setup blue", "setup green", "teardown blue"]
+
+
+def test_a_reload_that_breaks_inside_keeps_the_running_configuration(
+    tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree.write("a.yaml", tree.io("warehouse"))
+    host = make_host()
+    host.start()
+    warehouse = host.snapshot().io_managers.resolve("warehouse").instance
+
+    def broken(self: Any, current: Any) -> Any:
+        raise RuntimeError("a bug in validation")
+
+    monkeypatch.setattr(ManifestTree, "validate", broken)
+    tree.write("a.yaml", tree.io("warehouse", label="v2"))
+    report = host.reload("watch")
+
+    assert (report.outcome, report.ok) == ("error", False)
+    assert report.to_dict()["error"] == "RuntimeError: a bug in validation"
+    assert host.snapshot().io_managers.resolve("warehouse").instance is warehouse
+    assert host.alive()
+
+
+def test_a_replaced_declaration_keeps_its_health_series(tree: Tree, make_host: Any) -> None:
+    from prometheus_client import generate_latest
+
+    tree.write("a.yaml", tree.resource("db"))
+    host = make_host()
+    host.start()
+    tree.write("a.yaml", tree.resource("db", label="db-v2"))
+    assert _actions(host.reload("watch")) == {"Resource/db": "replaced"}
+    metrics = generate_latest(host.metrics_registry).decode()
+    assert 'flowstone_health_checks{kind="Resource",name="db"} 1.0' in metrics
+    (tree.plugins / "a.yaml").unlink()
+    host.reload("watch")
+    metrics = generate_latest(host.metrics_registry).decode()
+    assert 'flowstone_health_checks{kind="Resource",name="db"}' not in metrics
