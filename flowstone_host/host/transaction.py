@@ -74,8 +74,12 @@ class Transaction:
 
     def run(self) -> None:
         """Converge: declarations in order, then assets, then what left."""
-        for key, declaration in self._desired.declarations.items():
-            self.states[key] = self._declaration(key, declaration)
+        for key, declaration in _in_dependency_order(self._desired.declarations):
+            missing = self._missing_resources(declaration)
+            if missing:
+                self.states[key] = self._failed(key, declaration, missing, _facts(declaration))
+            else:
+                self.states[key] = self._declaration(key, declaration)
         for key, (declaration, reason) in self._desired.unloadable.items():
             self.states[key] = self._failed(key, declaration, reason, _facts(declaration))
         for name, asset in self._desired.assets.items():
@@ -151,6 +155,14 @@ class Transaction:
         self.changes.append(Change(*key, "added" if old is None else "replaced"))
         return DeclarationState(asset, entry)
 
+    def _missing_resources(self, declaration: Declaration) -> str | None:
+        for name in declaration.depends_on:
+            state = self.states.get(("Resource", name))
+            if state is None or state.entry is None:  # a kept previous version will do
+                reason = state.reason if state is not None else "it is not declared"
+                return f"it depends on resource {name!r}, which is not set up ({reason})"
+        return None
+
     def _missing_dependencies(self, asset: Asset) -> str | None:
         needs: list[Key] = []
         if asset.io_manager != "default" or ("IOManager", "default") in self._desired.declarations:
@@ -169,3 +181,28 @@ def _facts(declaration: Declaration) -> dict[str, Any]:
     """What the installed entry points say of a declaration's plugin."""
     info = entry_points.find(declaration.namespace, declaration.plugin)
     return {"distribution": info.distribution, "version": info.version} if info else {}
+
+
+def _in_dependency_order(
+    declarations: Mapping[Key, Declaration],
+) -> list[tuple[Key, Declaration]]:
+    """Order declarations so each comes after the resources it depends on, else as read.
+
+    Validation refuses cycles; one that got here anyway is broken at the first repeat.
+    """
+    ordered: dict[Key, Declaration] = {}
+    visiting: set[Key] = set()
+
+    def visit(key: Key, declaration: Declaration) -> None:
+        if key in ordered or key in visiting:
+            return
+        visiting.add(key)
+        for name in declaration.depends_on:
+            needed = ("Resource", name)
+            if needed in declarations:
+                visit(needed, declarations[needed])
+        ordered[key] = declaration
+
+    for key, declaration in declarations.items():
+        visit(key, declaration)
+    return list(ordered.items())

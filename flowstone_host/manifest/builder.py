@@ -119,6 +119,7 @@ def _declaration(item: Declared, config: Mapping[str, Any]) -> Declaration:
         isolation=spec.get("isolation"),
         timeout_s=spec.get("timeout_s"),
         env=freeze(spec.get("env", {})),
+        depends_on=tuple(spec.get("depends_on", ())),
         env_paths=_below(item.env_paths, _CONFIG),
         source=positions[-1],
         sources=positions,

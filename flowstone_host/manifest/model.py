@@ -61,6 +61,7 @@ class Declaration:
         isolation: ``"inprocess"``, ``"process"``, or ``None`` for the host's default.
         timeout_s: Per-call time limit, if any.
         env: Variables passed to a process-isolated plugin.
+        depends_on: Resource declarations to set up before this one (and tear down after).
         env_paths: Config paths (below ``config``) whose values came from the environment.
         source: Where it is declared (its ``metadata.name``), last layer first.
         sources: Every layer's position, earliest first.
@@ -74,6 +75,7 @@ class Declaration:
     isolation: str | None = None
     timeout_s: float | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    depends_on: tuple[str, ...] = ()
     env_paths: frozenset[FieldPath] = field(default=frozenset(), compare=False)
     source: Position | None = field(default=None, compare=False)
     sources: tuple[Position, ...] = field(default=(), compare=False)

@@ -1,9 +1,10 @@
 """Layer (b): cross-references between documents.
 
 Checks that every name an asset uses is declared (its IO manager, scatter reader,
-dependencies and route targets), that callables come from modules the host config allows,
-that assets do not depend on each other in a cycle (the cycle is named), and that no host
-config hides among the manifests. Names unique per kind are checked while merging layers.
+dependencies and route targets) and every resource a plugin declaration ``depends_on``,
+that callables come from modules the host config allows, that neither assets nor
+resources depend on each other in a cycle (the cycle is named), and that no host config
+hides among the manifests. Names unique per kind are checked while merging layers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from .shape import did_you_mean
 
 __all__ = ["reference_issues"]
 
-_LABELS = {"IOManager": "IO manager", "ItemReader": "item reader", "Asset": "asset"}
+_LABELS = {
+    "IOManager": "IO manager",
+    "ItemReader": "item reader",
+    "Asset": "asset",
+    "Resource": "resource",
+}
 
 
 def reference_issues(declared: Sequence[Declared], host: HostConfig) -> list[Issue]:
@@ -36,7 +42,11 @@ def reference_issues(declared: Sequence[Declared], host: HostConfig) -> list[Iss
     for asset in assets:
         issues.extend(_missing_names(asset, names))
         issues.extend(_denied_callables(asset, host))
-    issues.extend(_cycles(assets))
+    issues.extend(_cycles(assets, "deps"))
+    plugins = [item for item in declared if item.kind not in ("Asset", "HostConfig")]
+    for plugin in plugins:
+        issues.extend(_missing_names(plugin, names))
+    issues.extend(_cycles([p for p in plugins if p.kind == "Resource"], "depends_on"))
     return issues
 
 
@@ -46,8 +56,12 @@ _HOST_CONFIG_MESSAGE = (
 )
 
 
-def _references(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str, str]]:
-    """Yield ``(path, kind, name)`` for every name an asset spec refers to."""
+def _references(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str, str]]:
+    """Yield ``(path, kind, name)`` for every name a document's spec refers to."""
+    for index, resource in enumerate(spec.get("depends_on", [])):
+        yield ("spec", "depends_on", index), "Resource", resource
+    if kind != "Asset":
+        return
     yield ("spec", "io_manager"), "IOManager", spec.get("io_manager", "default")
     for index, dep in enumerate(spec.get("deps", [])):
         yield ("spec", "deps", index), "Asset", dep
@@ -57,8 +71,8 @@ def _references(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str, str]]
         yield ("spec", "routing", "routes", branch), "Asset", target
 
 
-def _missing_names(asset: Declared, names: Mapping[str, list[str]]) -> Iterator[Issue]:
-    for path, kind, name in _references(asset.data["spec"]):
+def _missing_names(item: Declared, names: Mapping[str, list[str]]) -> Iterator[Issue]:
+    for path, kind, name in _references(item.kind, item.data["spec"]):
         declared = names.get(kind, [])
         if name in declared:
             continue
@@ -68,7 +82,7 @@ def _missing_names(asset: Declared, names: Mapping[str, list[str]]) -> Iterator[
             f"No {label} named {name!r}{did_you_mean(name, declared)} (declared: {listed}). "
             f"Fix the name, or add a document of kind {kind} named {name!r}."
         )
-        yield _issue(asset, path, f"ref.unknown_{kind.lower()}", message)
+        yield _issue(item, path, f"ref.unknown_{kind.lower()}", message)
 
 
 def _callables(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str]]:
@@ -96,17 +110,19 @@ def _denied_callables(asset: Declared, host: HostConfig) -> Iterator[Issue]:
             yield _issue(asset, path, "ref.callable_denied", message)
 
 
-def _cycles(assets: Sequence[Declared]) -> Iterator[Issue]:
-    by_name = {asset.name: asset for asset in assets}
-    graph = {a.name: [d for d in a.data["spec"].get("deps", []) if d in by_name] for a in assets}
+def _cycles(items: Sequence[Declared], field: str) -> Iterator[Issue]:
+    """Report each cycle of ``spec.<field>`` references among ``items`` (one kind)."""
+    by_name = {item.name: item for item in items}
+    graph = {i.name: [d for d in i.data["spec"].get(field, []) if d in by_name] for i in items}
+    label = _LABELS[items[0].kind] if items else ""
     for cycle in _find_cycles(graph):
         first = by_name[cycle[0]]
-        index = first.data["spec"]["deps"].index(cycle[1])
+        index = first.data["spec"][field].index(cycle[1])
         message = (
-            f"Assets depend on each other in a cycle: {' -> '.join(cycle)}. Remove one of "
-            "these dependencies."
+            f"{label.capitalize()}s depend on each other in a cycle: {' -> '.join(cycle)}. "
+            "Remove one of these dependencies."
         )
-        yield _issue(first, ("spec", "deps", index), "ref.dependency_cycle", message)
+        yield _issue(first, ("spec", field, index), "ref.dependency_cycle", message)
 
 
 def _find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:

@@ -386,3 +386,33 @@ def test_a_replaced_declaration_keeps_its_health_series(tree: Tree, make_host: A
     host.reload("watch")
     metrics = generate_latest(host.metrics_registry).decode()
     assert 'flowstone_health_checks{kind="Resource",name="db"}' not in metrics
+
+
+def test_resources_are_set_up_after_what_they_depend_on_and_torn_down_before(
+    tree: Tree, make_host: Any
+) -> None:
+    pool = tree.resource("pool").replace("spec: {", 'spec: {"depends_on": ["secrets"], ', 1)
+    cache = tree.resource("cache").replace("spec: {", 'spec: {"depends_on": ["pool"], ', 1)
+    tree.write("a.yaml", cache, pool, tree.resource("secrets"))  # declared in reverse
+    host = make_host()
+    host.start()
+    assert tree.events() == ["setup secrets", "setup pool", "setup cache"]
+    host.stop()
+    assert tree.events()[3:] == ["teardown cache", "teardown pool", "teardown secrets"]
+
+
+def test_a_resource_that_cannot_be_set_up_fails_what_depends_on_it(
+    tree: Tree, make_host: Any
+) -> None:
+    pool = tree.resource("pool").replace("spec: {", 'spec: {"depends_on": ["db"], ', 1)
+    tree.write("a.yaml", tree.resource("db", fail_setup=True), pool, tree.resource("other"))
+    host = make_host()
+    report = host.start()
+    assert _actions(report) == {
+        "Resource/db": "failed",
+        "Resource/pool": "failed",
+        "Resource/other": "added",
+    }
+    [pool_state] = [d for d in host.status()["declarations"] if d["name"] == "pool"]
+    assert pool_state["reason"].startswith("it depends on resource 'db', which is not set up (")
+    assert tree.events() == ["setup other"]
