@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Unavailable
 from ..loading import entry_points
 from ..loading.loader import PluginLoader, teardown_entry
 from ..manifest.host_config import HostConfig, read_host_config
@@ -143,7 +143,13 @@ class Host:
 
     @contextmanager
     def lease(self) -> Iterator[Snapshot]:
-        """Hold the current snapshot for a run: what it uses is torn down only after it."""
+        """Hold the current snapshot for a run: what it uses is torn down only after it.
+
+        Raises:
+            Unavailable: the host is stopping and takes no new work.
+        """
+        if self._stopping:
+            raise Unavailable("The host is stopping and takes no new work; try another host.")
         with self._keeper.lease() as snapshot:
             yield snapshot
 
@@ -169,6 +175,15 @@ class Host:
             self._requested += 1
             ticket = self._requested
         with self._reload_lock:
+            if self._stopping:  # nothing may be set up again once teardown has begun
+                return ReloadReport(
+                    trigger,
+                    time.time(),
+                    0.0,
+                    "error",
+                    self.generation,
+                    error="the host is stopping",
+                )
             if self._served >= ticket and self._last is not None:
                 return self._last  # a reload that began after our request covered it
             covers = self._requested

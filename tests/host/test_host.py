@@ -416,3 +416,20 @@ def test_a_resource_that_cannot_be_set_up_fails_what_depends_on_it(
     [pool_state] = [d for d in host.status()["declarations"] if d["name"] == "pool"]
     assert pool_state["reason"].startswith("it depends on resource 'db', which is not set up (")
     assert tree.events() == ["setup other"]
+
+
+def test_a_stopping_host_takes_no_new_work_and_sets_nothing_up_again(
+    tree: Tree, make_host: Any
+) -> None:
+    from flowstone_host import Unavailable
+
+    tree.write("a.yaml", tree.resource("db"))
+    host = make_host()
+    host.start()
+    host.stop()
+    report = host.reload("http")  # e.g. a POST /reload racing the shutdown
+    assert (report.outcome, report.to_dict()["error"]) == ("error", "the host is stopping")
+    with pytest.raises(Unavailable), host.lease():
+        pass
+    assert tree.events() == ["setup db", "teardown db"]
+    assert host.ready() == (False, ["the host is stopping"])
