@@ -34,7 +34,7 @@ from ..registry import Entry, Snapshot
 from ..telemetry import attach_emitter, detach, span
 from .health import HealthChecker
 from .leases import SnapshotKeeper
-from .manifests import ManifestTree
+from .manifests import ManifestTree, Reading
 from .metrics import HostMetrics
 from .report import DeclarationState, Outcome, ReloadReport
 from .transaction import Transaction
@@ -213,37 +213,26 @@ class Host:
         if trigger in _MANUAL:
             self.loader.retry_timeouts()  # a person asked: a timed-out import gets another go
         busy = self._watcher.busy() if self._watcher is not None else ()
-        current, changed = self._tree.read(busy)
-        if not changed and trigger not in _MANUAL:
+        reading = self._tree.read(busy)
+        if not reading.changed and trigger not in _MANUAL:
             duration = time.monotonic() - clock
             return ReloadReport(trigger, started, duration, "unchanged", self.generation)
-        return self._apply(trigger, current, started, clock)
+        return self._apply(trigger, reading, started, clock)
 
-    def _apply(
-        self, trigger: str, current: dict[str, bytes | None], started: float, clock: float
-    ) -> ReloadReport:
-        validated = self._tree.validate(current)
+    def _apply(self, trigger: str, reading: Reading, started: float, clock: float) -> ReloadReport:
+        validated = self._tree.validate(reading)
         manifests = validated.report.manifests
         retry = trigger in _MANUAL
         transaction = Transaction(self.loader, self._states, manifests, self._health, retry=retry)
-        transaction.run()
-        self._tree.accept(validated)
+        try:
+            transaction.run()
+        except BaseException:
+            for entry in reversed(transaction.added):  # nothing of a failed reload stays up
+                teardown_entry(entry)
+            raise
+        self._commit(transaction)
+        self._tree.accept(validated, reading)
         self._rejected = validated.rejected
-        generation = self.generation
-        if transaction.changed:
-            generation += 1
-            snapshot = Snapshot.build(
-                transaction.entries(),
-                generation=generation,
-                fallback_io=self.snapshot().io_managers.fallback,
-            )
-            self._attach_emitters(transaction.added)
-            self._states = transaction.states
-            self._record_setups(transaction)
-            self._keeper.swap(snapshot, transaction.retired)
-            for change in transaction.changes:
-                if change.action == "removed":
-                    self.metrics.forget(change.kind, change.name)
         self._health.publish_states()
         if validated.rejected or transaction.failed:
             outcome: Outcome = "partial"
@@ -252,8 +241,28 @@ class Host:
         duration = time.monotonic() - clock
         changes = tuple(transaction.changes)
         return ReloadReport(
-            trigger, started, duration, outcome, generation, changes, dict(validated.rejected)
+            trigger, started, duration, outcome, self.generation, changes, dict(validated.rejected)
         )
+
+    def _commit(self, transaction: Transaction) -> None:
+        """Swap in the transaction's snapshot, if it changes anything."""
+        self._states = transaction.states
+        if not transaction.changed:
+            return
+        snapshot = Snapshot.build(
+            transaction.entries(),
+            generation=self.generation + 1,
+            fallback_io=self.snapshot().io_managers.fallback,
+        )
+        for entry in transaction.retired:  # an emitter stops at once; teardown waits for runs
+            if entry.kind == "TelemetryEmitter":
+                detach(_emitter_id(entry))
+        self._attach_emitters(transaction.added)
+        self._record_setups(transaction)
+        self._keeper.swap(snapshot, transaction.retired)
+        for change in transaction.changes:
+            if change.action == "removed":
+                self.metrics.forget(change.kind, change.name)
 
     def _record_setups(self, transaction: Transaction) -> None:
         """Forget the entries ``transaction`` retired; append those it set up, in order."""
@@ -265,12 +274,9 @@ class Host:
     def _attach_emitters(self, entries: list[Entry]) -> None:
         for entry in entries:
             if entry.kind == "TelemetryEmitter":
-                prefix = tuple(entry.config.get("prefix", ("flowstone",)))
-                attach_emitter(entry.instance, _emitter_id(entry), prefix)
+                attach_emitter(entry.instance, _emitter_id(entry), _prefix(entry))
 
     def _retire(self, entry: Entry) -> None:
-        if entry.kind == "TelemetryEmitter":
-            detach(_emitter_id(entry))
         if entry.kind != "Asset":
             teardown_entry(entry)
 
@@ -352,6 +358,18 @@ def _log_report(report: ReloadReport) -> None:
                 issue.to_text(),
                 extra={"file": file, "code": issue.code},
             )
+
+
+def _prefix(entry: Entry) -> tuple[str, ...]:
+    """The event prefix an emitter asks for in ``config.prefix``; ``("flowstone",)`` if none
+    or not a list of strings."""
+    prefix = entry.config.get("prefix", ("flowstone",))
+    if isinstance(prefix, list | tuple) and all(isinstance(p, str) for p in prefix):
+        return tuple(prefix)
+    log.warning(
+        "TelemetryEmitter %r: config.prefix is not a list of strings; using flowstone.", entry.name
+    )
+    return ("flowstone",)
 
 
 def _emitter_id(entry: Entry) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,28 @@ from ..manifest.plugin_config import UNLOADABLE
 from ..manifest.validate import ValidationCache, ValidationReport, validate_layers
 from ..manifest.yaml_reader import DEFAULT_LIMITS
 
-__all__ = ["ManifestTree", "Validated"]
+__all__ = ["ManifestTree", "Reading", "Validated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one read of the manifest folders found; nothing is remembered until accepted.
+
+    Attributes:
+        layers: Each layer's files, in order, as found on disk.
+        current: Bytes by file: what is there now, the last good version of a file still
+            being written or unreadable, ``None`` to leave a file out. A file over the size
+            limit is absent: validation reads only its size and reports it.
+        unreadable: Files that exist but could not be read, with the reason.
+        digests: A digest of each file's state, to tell whether anything changed.
+        changed: Whether any digest differs from the last accepted reading.
+    """
+
+    layers: list[list[str]]
+    current: dict[str, bytes | None]
+    unreadable: dict[str, Issue]
+    digests: dict[str, str]
+    changed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,105 +68,133 @@ class ManifestTree:
     Attributes:
         config: The host config naming the folders (plugins folder, then overlays).
         good: Each file's last good content, by path.
-        digests: Each file's content digest when last read.
+        layer_of: The layer of each file in ``good``.
+        digests: Each file's digest in the last accepted reading.
         cache: Files read and shape-checked, so a reload re-checks only what changed.
     """
 
     config: HostConfig
     good: dict[str, bytes] = field(default_factory=dict)
+    layer_of: dict[str, int] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     cache: ValidationCache = field(default_factory=ValidationCache)
 
-    def layers(self) -> list[list[str]]:
-        """Return the manifest files of each existing layer folder, in order."""
-        return [
-            manifest_files([folder]) for folder in self.config.manifest_folders if folder.is_dir()
-        ]
-
-    def read(self, busy: Collection[Path] = ()) -> tuple[dict[str, bytes | None], bool]:
-        """Return every file's current bytes, and whether any differs from the last read.
-
-        A busy file (still being written) reads as its last good version, or as ``None``
-        (left out) when it has none. A file over the size limit is not read at all: it is
-        absent from the result, so validation reads only its size and reports it.
-        """
+    def read(self, busy: Collection[Path] = ()) -> Reading:
+        """Read every manifest file's bytes (a busy one, still being written, as its last
+        good version) and tell whether anything differs from the last accepted reading."""
         busy_real = {os.path.realpath(p) for p in busy}
+        layers = [manifest_files([f]) for f in self.config.manifest_folders if f.is_dir()]
         current: dict[str, bytes | None] = {}
+        unreadable: dict[str, Issue] = {}
         digests: dict[str, str] = {}
-        for layer in self.layers():
-            for file in layer:
-                digests[file] = self._read_one(file, busy_real, current)
-        changed = digests != self.digests
-        self.digests = digests
-        return current, changed
+        for files in layers:
+            for file in files:
+                digests[file] = self._read_one(file, busy_real, current, unreadable)
+        return Reading(layers, current, unreadable, digests, digests != self.digests)
 
-    def _read_one(self, file: str, busy: set[str], current: dict[str, bytes | None]) -> str:
+    def _read_one(
+        self,
+        file: str,
+        busy: set[str],
+        current: dict[str, bytes | None],
+        unreadable: dict[str, Issue],
+    ) -> str:
         """Put ``file``'s content in ``current`` (if it is to be read) and return its digest."""
+        good = self.good.get(file)
+        kept = "none" if good is None else hashlib.sha256(good).hexdigest()
         if os.path.realpath(file) in busy:
-            current[file] = self.good.get(file)
-            return f"busy:{self.digests.get(file)}"
+            current[file] = good
+            return f"busy:{kept}"
         try:
             stat = os.stat(file)
             if stat.st_size > DEFAULT_LIMITS.max_bytes:
                 return f"oversize:{stat.st_size}:{stat.st_mtime_ns}"
             with open(file, "rb") as handle:
                 content = handle.read(DEFAULT_LIMITS.max_bytes + 1)
-        except OSError:
-            current[file] = None  # vanished between listing and reading: left out
+        except FileNotFoundError:
+            current[file] = None  # deleted between listing and reading: gone, like any deletion
             return "missing"
+        except OSError as exc:  # there but unreadable: keep what it said last
+            current[file] = good
+            unreadable[file] = _unreadable(file, exc)
+            return f"unreadable:{exc.errno}:{kept}"
         current[file] = content
         return hashlib.sha256(content).hexdigest()
 
-    def validate(self, current: Mapping[str, bytes | None]) -> Validated:
-        """Validate ``current``, holding back failing files at their last good version.
+    def validate(self, reading: Reading) -> Validated:
+        """Validate what was read, holding back failing files at their last good version.
 
         A declaration whose plugin cannot be had does not fail its file: it is reported
         on its own (``ManifestSet.unloadable``) and the rest of the file applies.
 
         First every failing file is held back. If a file still fails at its last good
-        version, a change in another file broke it: every changed file is held back, so
-        the last good configuration stays whole. If even that fails (an environment
-        variable it reads is gone, say), the files that still fail are left out.
+        version, a change in another file broke it: every changed file (a deleted one
+        included) is held back, so the last good configuration stays whole. If even that
+        fails (an environment variable it reads is gone, say), the files that still fail
+        are left out.
         """
-        contents: dict[str, bytes | None] = dict(current)
-        rejected: dict[str, tuple[Issue, ...]] = {}
-        for _ in range(len(contents) + 3):  # each round holds back or drops at least one file
-            report = validate_layers(
-                self.layers(), self.config, contents=contents, cache=self.cache
-            )
+        layers = [list(files) for files in reading.layers]
+        contents: dict[str, bytes | None] = dict(reading.current)
+        rejected: dict[str, tuple[Issue, ...]] = {f: (i,) for f, i in reading.unreadable.items()}
+        for _ in range(len(contents) + len(self.good) + 3):  # each round holds back or drops one
+            report = validate_layers(layers, self.config, contents=contents, cache=self.cache)
             issues = [i for i in report.issues if i.code not in UNLOADABLE]
             failing = sorted({i.position.file for i in issues})
             if not failing:
                 break
             fresh = [f for f in failing if f not in rejected]
-            if fresh:
-                for file in fresh:
-                    rejected[file] = tuple(i for i in issues if i.position.file == file)
-                    contents[file] = self.good.get(file)
-                continue
-            changed = [
-                f for f, c in contents.items() if f not in rejected and c != self.good.get(f)
-            ]
-            for file in changed:
-                rejected[file] = (_held_back(file, issues),)
+            for file in fresh:
+                rejected[file] = tuple(i for i in issues if i.position.file == file)
                 contents[file] = self.good.get(file)
-            if not changed:
+            if not fresh and not self._hold_back_changes(layers, contents, rejected, issues):
                 contents.update(dict.fromkeys(failing))
         applied = {f: c for f, c in contents.items() if c is not None}
         return Validated(report, rejected, applied)
 
-    def accept(self, validated: Validated) -> None:
-        """Remember the applied contents as each file's last good version."""
+    def _hold_back_changes(
+        self,
+        layers: list[list[str]],
+        contents: dict[str, bytes | None],
+        rejected: dict[str, tuple[Issue, ...]],
+        issues: list[Issue],
+    ) -> bool:
+        """Put every changed or deleted file back at its last good version; whether any was."""
+        changed = [f for f, c in contents.items() if f not in rejected and c != self.good.get(f)]
+        deleted = [f for f in self.good if f not in contents]
+        for file in [*changed, *deleted]:
+            rejected[file] = (_held_back(file, issues, deleted=file in deleted),)
+            contents[file] = self.good.get(file)
+        for file in deleted:  # it is not on disk any more: list it where it was
+            layers[min(self.layer_of[file], len(layers) - 1)].append(file)
+        return bool(changed or deleted)
+
+    def accept(self, validated: Validated, reading: Reading) -> None:
+        """Remember the applied contents as each file's last good version, and the reading."""
         self.good = dict(validated.applied)
+        layer = {f: i for i, files in enumerate(reading.layers) for f in files}
+        self.layer_of = {f: layer.get(f, self.layer_of.get(f, 0)) for f in self.good}
+        self.digests = reading.digests
 
 
-def _held_back(file: str, issues: list[Issue]) -> Issue:
-    """The issue of a valid file held back because applying it breaks another file."""
+def _held_back(file: str, issues: list[Issue], *, deleted: bool) -> Issue:
+    """The issue of a valid change held back because applying it breaks another file."""
     broken = issues[0]
+    what = "deleting this file" if deleted else "this file's change"
     return Issue(
         Position(file, 1, 1),
         (),
         "reload.held_back",
-        f"Held back: with this file's change, {broken.position} fails "
-        f"({broken.message}). Fix both files together.",
+        f"Held back: with {what}, {broken.position} fails ({broken.message}). Fix both "
+        "files together.",
+    )
+
+
+def _unreadable(file: str, exc: OSError) -> Issue:
+    reason = exc.strerror or type(exc).__name__
+    return Issue(
+        Position(file, 1, 1),
+        (),
+        "io.unreadable",
+        f"Cannot read the file ({reason}); its last good version stays in force. Check its "
+        "permissions and the disk.",
     )

@@ -59,9 +59,9 @@ class Transaction:
 
     @property
     def changed(self) -> bool:
-        """Whether the next snapshot differs from the live one."""
-        moved = any(c.action != "reused" for c in self.changes)
-        return moved or self.states.keys() != self._live.keys()
+        """Whether the next snapshot differs from the live one: other entries in it."""
+        live = {id(s.entry) for s in self._live.values() if s.entry is not None}
+        return {id(e) for e in self.entries()} != live
 
     @property
     def failed(self) -> bool:
@@ -165,7 +165,8 @@ class Transaction:
 
     def _missing_dependencies(self, asset: Asset) -> str | None:
         needs: list[Key] = []
-        if asset.io_manager != "default" or ("IOManager", "default") in self._desired.declarations:
+        # an undeclared default is the built-in memory one; a declared one must be loaded
+        if asset.io_manager != "default" or ("IOManager", "default") in self.states:
             needs.append(("IOManager", asset.io_manager))
         if asset.scatter is not None:
             needs.append(("ItemReader", asset.scatter.reader))

@@ -216,9 +216,9 @@ def validate_layers(
         host: The host config (env, callables, sandbox); built-in defaults if ``None``.
         environ: Where ``${VAR}`` is read; ``os.environ`` by default.
         limits: YAML reading bounds.
-        contents: Bytes to use instead of reading a file, by path as listed; ``None``
-            leaves that file out. A reloading host passes what it read, with each
-            rejected file's last good version.
+        contents: Bytes to use instead of reading a file, by path as listed (such a file
+            need not exist any more); ``None`` leaves that file out. A reloading host
+            passes what it read, with each rejected file's last good version.
         cache: Files read and shape-checked before, by content; a reloading host keeps
             one, so a reload re-reads and re-checks only the files that changed.
 
@@ -227,13 +227,21 @@ def validate_layers(
     """
     host = host or HostConfig.defaults()
     env = os.environ if environ is None else environ
-    expanded = [manifest_files(layer) for layer in layers]
-    if contents:
-        expanded = [[f for f in files if contents.get(f, b"") is not None] for files in expanded]
+    given = contents or {}
+    expanded = [_expand(layer, given) for layer in layers]
     with _gc_paused():
         return _validate(
             layers, expanded, host, env, limits, contents or {}, cache or ValidationCache()
         )
+
+
+def _expand(layer: Sequence[PathLike], contents: Mapping[str, bytes | None]) -> list[str]:
+    """List a layer's files: a path ``contents`` gives bytes for is taken as it is."""
+    files: list[str] = []
+    for path in layer:
+        name = os.fspath(path)
+        files.extend([name] if contents.get(name) is not None else manifest_files([path]))
+    return [f for f in dict.fromkeys(files) if contents.get(f, b"") is not None]
 
 
 @contextlib.contextmanager

@@ -433,3 +433,81 @@ def test_a_stopping_host_takes_no_new_work_and_sets_nothing_up_again(
         pass
     assert tree.events() == ["setup db", "teardown db"]
     assert host.ready() == (False, ["the host is stopping"])
+
+
+def test_a_reload_that_fails_midway_tears_down_what_it_set_up_and_tries_again(
+    tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowstone_host.host.transaction import Transaction
+
+    tree.write("a.yaml", tree.io("warehouse"))
+    host = make_host()
+    host.start()
+    tree.write("b.yaml", tree.io("lake"), _asset("orders", io_manager="lake"))
+
+    def broken(self: Any, asset: Any) -> Any:
+        raise RuntimeError("a bug after lake was set up")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Transaction, "_asset", broken)
+        assert host.reload("watch").outcome == "error"
+    assert tree.events() == ["open warehouse", "open lake", "close lake"]
+    assert "lake" not in host.snapshot().io_managers
+    assert host.reload("rescan").outcome == "applied"  # the change was not taken as seen
+    assert "orders" in host.snapshot().assets
+
+
+def test_an_unreadable_file_keeps_its_last_good_version(
+    tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    from flowstone_host.host import manifests
+
+    path = tree.write("a.yaml", tree.io("warehouse"))
+    host = make_host()
+    host.start()
+
+    def refuse(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(manifests, "open", refuse, raising=False)
+    report = host.reload("manual")
+    [issue] = report.rejected_files[str(path)]
+    assert issue.code == "io.unreadable" and "Permission denied" in issue.message
+    assert host.snapshot().io_managers.names() == ["warehouse"]
+    assert tree.events() == ["open warehouse"]
+
+
+def test_deleting_a_file_another_one_needs_is_held_back(tree: Tree, make_host: Any) -> None:
+    gone = tree.write("a.yaml", tree.io("warehouse"))
+    tree.write("b.yaml", tree.io("lake"), _asset("orders", io_manager="warehouse"))
+    host = make_host()
+    host.start()
+    gone.unlink()
+
+    report = host.reload("watch")
+
+    [issue] = report.rejected_files[str(gone)]
+    assert issue.code == "reload.held_back" and issue.message.startswith("Held back: with deleting")
+    assert host.snapshot().io_managers.names() == ["lake", "warehouse"]
+    assert "orders" in host.snapshot().assets
+    tree.write("b.yaml", tree.io("lake"))  # the fix: b no longer needs warehouse
+    host.reload("watch")
+    assert host.snapshot().io_managers.names() == ["lake"]
+
+
+def test_an_asset_does_not_fall_back_to_memory_when_its_default_cannot_load(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write(
+        "a.yaml",
+        _header("IOManager", "default") + "spec: {plugin: postgress}\n",
+        _asset("orders"),
+    )
+    host = make_host()
+    report = host.start()
+    assert _actions(report) == {"IOManager/default": "failed", "Asset/orders": "failed"}
+    assert "orders" not in host.snapshot().assets
