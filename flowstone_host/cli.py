@@ -170,12 +170,9 @@ def _check(args: argparse.Namespace) -> int:
             print(issue.to_text())
     health = HealthChecker(list, None, host.health.timeout_s)
     failed = 0
-    try:
-        for result in check_declarations(report.manifests, PluginLoader(host.sandbox), health):
-            print(result.to_text(), flush=True)
-            failed += not result.ok
-    finally:
-        health.close()
+    for result in check_declarations(report.manifests, PluginLoader(host.sandbox), health):
+        print(result.to_text(), flush=True)
+        failed += not result.ok
     total = len(report.manifests.declarations) + len(report.manifests.unloadable)
     errors = sum(issue.code not in UNLOADABLE for issue in report.issues)
     print(f"{total - failed} of {total} declaration(s) OK; {errors} manifest error(s)")

@@ -10,9 +10,9 @@ between ``active`` and ``unhealthy``.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 from ..boundary import call
 from ..contracts.resource import Resource
@@ -53,23 +53,31 @@ class HealthChecker:
         self._states = states
         self._metrics = metrics
         self._timeout_s = timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flowstone-health")
+        self._running: dict[int, threading.Thread] = {}  # by entry id: checks not finished
 
     def check(self, entry: Entry) -> Health | None:
-        """Return ``entry``'s health, ``None`` if it does not check itself; never raises."""
+        """Return ``entry``'s health, ``None`` if it does not check itself; never raises.
+
+        The check runs on a daemon thread of its own: one that hangs is reported unhealthy
+        after ``timeout_s``, is not started again while it still runs, and never keeps the
+        process from exiting.
+        """
         if entry.kind in _UNCHECKED:
             return None
-        args = (entry.handle,) if isinstance(entry.instance, Resource) else ()
-        future = self._pool.submit(call, entry, "health_check", *args)
-        try:
-            result = future.result(timeout=self._timeout_s)
-        except FutureTimeout:
+        previous = self._running.get(id(entry))
+        if previous is not None and previous.is_alive():
+            return Health.unhealthy("its previous health check has not returned yet")
+        outcome: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=_run_check, args=(entry, outcome), name=f"health-{entry.name}", daemon=True
+        )
+        self._running[id(entry)] = worker
+        worker.start()
+        worker.join(self._timeout_s)
+        if worker.is_alive():
             return Health.unhealthy(f"health check took longer than {self._timeout_s:g} s")
-        except FlowStoneError as exc:
-            return Health.unhealthy(f"health check raised: {exc.message}")
-        if result is not None and not isinstance(result, Health):
-            return Health.unhealthy(f"health check returned {type(result).__name__}, not Health")
-        return result
+        del self._running[id(entry)]
+        return _verdict(outcome)
 
     def check_all(self) -> None:
         """Check every live declaration and publish what changed."""
@@ -105,6 +113,21 @@ class HealthChecker:
         if self._metrics is not None:
             self._metrics.set_declarations([s.state for s in self._states() if s.kind != "Asset"])
 
-    def close(self) -> None:
-        """Stop the worker threads (a check still running is abandoned)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+
+def _run_check(entry: Entry, outcome: dict[str, Any]) -> None:
+    args = (entry.handle,) if isinstance(entry.instance, Resource) else ()
+    try:
+        outcome["result"] = call(entry, "health_check", *args)
+    except BaseException as exc:  # even KeyboardInterrupt: it can only be the plugin's
+        outcome["error"] = exc
+
+
+def _verdict(outcome: dict[str, Any]) -> Health | None:
+    error = outcome.get("error")
+    if error is not None:
+        message = error.message if isinstance(error, FlowStoneError) else repr(error)
+        return Health.unhealthy(f"health check raised: {message}")
+    result = outcome.get("result")
+    if result is not None and not isinstance(result, Health):
+        return Health.unhealthy(f"health check returned {type(result).__name__}, not Health")
+    return result

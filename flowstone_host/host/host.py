@@ -83,8 +83,7 @@ class Host:
         self._keeper = SnapshotKeeper(Snapshot.build([]), self._retire)
         self._health = HealthChecker(self._states_view, self.metrics, config.health.timeout_s)
         self._reload_lock = threading.Lock()
-        self._requests = threading.Condition()
-        self._requested = self._served = 0
+        self._tickets = Tickets()
         self._last: ReloadReport | None = None
         self._stopping = False
 
@@ -126,7 +125,6 @@ class Host:
             self._keeper.swap(Snapshot.build([], generation=self.generation + 1), [])
             for entry in reversed(entries):
                 self._retire(entry)
-        self._health.close()
         self.metrics.close()
         return drained
 
@@ -169,26 +167,23 @@ class Host:
         """Reload now and return the report; join a reload that started after this call.
 
         Reloads never overlap. A call made while one runs waits for it, then runs again
-        unless a reload that started after this call already covered it.
+        unless a reload that started after this call already covered it. Only a reload a
+        person asked for (``manual``, ``signal``, ``http``) covers such a request: it also
+        retries what failed, which a watcher's reload does not.
         """
-        with self._requests:
-            self._requested += 1
-            ticket = self._requested
+        manual = trigger in _MANUAL
+        ticket = self._tickets.take(manual)
         with self._reload_lock:
             if self._stopping:  # nothing may be set up again once teardown has begun
+                error = "the host is stopping"
                 return ReloadReport(
-                    trigger,
-                    time.time(),
-                    0.0,
-                    "error",
-                    self.generation,
-                    error="the host is stopping",
+                    trigger, time.time(), 0.0, "error", self.generation, error=error
                 )
-            if self._served >= ticket and self._last is not None:
+            if self._tickets.covered(manual, ticket) and self._last is not None:
                 return self._last  # a reload that began after our request covered it
-            covers = self._requested
+            begun = self._tickets.begin(manual)
             report = self._reload(trigger)
-            self._served = covers
+            self._tickets.served(begun)
             self._last = report
         return report
 
@@ -333,6 +328,41 @@ class Host:
             "last_reload": self._last.to_dict() if self._last else None,
             "watcher": self._watcher.health if self._watcher is not None else None,
         }
+
+
+class Tickets:
+    """Which reload requests a reload has covered, so that none is lost and few repeat.
+
+    A request is covered by a reload that began after it was made, if that reload was of
+    the same sort or a person's: a person's reload does all a watcher's does, and more.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made = {False: 0, True: 0}  # requests made, by whether a person made them
+        self._served = {False: 0, True: 0}
+
+    def take(self, manual: bool) -> int:
+        """Record a request; return its ticket."""
+        with self._lock:
+            self._made[manual] += 1
+            return self._made[manual]
+
+    def covered(self, manual: bool, ticket: int) -> bool:
+        """Whether a reload that began after ``ticket`` was taken has finished."""
+        with self._lock:
+            return self._served[manual] >= ticket
+
+    def begin(self, manual: bool) -> dict[bool, int]:
+        """Note a reload beginning now: what it will have covered once it finishes."""
+        with self._lock:
+            return dict(self._made) if manual else {False: self._made[False]}
+
+    def served(self, covered: dict[bool, int]) -> None:
+        """Record that a reload begun with :meth:`begin` finished."""
+        with self._lock:
+            for sort, ticket in covered.items():
+                self._served[sort] = max(self._served[sort], ticket)
 
 
 def _log_report(report: ReloadReport) -> None:

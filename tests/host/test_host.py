@@ -511,3 +511,19 @@ def test_an_asset_does_not_fall_back_to_memory_when_its_default_cannot_load(
     report = host.start()
     assert _actions(report) == {"IOManager/default": "failed", "Asset/orders": "failed"}
     assert "orders" not in host.snapshot().assets
+
+
+def test_a_person_s_request_is_covered_only_by_a_person_s_reload() -> None:
+    from flowstone_host.host.host import Tickets
+
+    tickets = Tickets()
+    person = tickets.take(manual=True)  # made while another reload runs
+    watcher = tickets.take(manual=False)
+    tickets.served(tickets.begin(manual=False))  # the watcher's reload wins the lock
+    assert tickets.covered(False, watcher)
+    assert not tickets.covered(True, person)  # so the person's reload still runs
+    tickets.served(tickets.begin(manual=True))
+    assert tickets.covered(True, person)
+    later_watch = tickets.take(manual=False)
+    tickets.served(tickets.begin(manual=True))  # a person's reload covers a watcher's request
+    assert tickets.covered(False, later_watch)
