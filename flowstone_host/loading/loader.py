@@ -10,7 +10,9 @@ constructor and ``Resource.setup``. The caller collects the errors into a load r
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
+import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
@@ -80,8 +82,7 @@ class PluginLoader:
         info = _find(contract, plugin)
         self._check_policy(info)
         if isolation == "process":
-            result = self._run_probe(info)
-            return type(plugin, (), dict(result.declared))
+            return _stand_in(plugin, self._run_probe(info).declared)
         if self._needs_probe(info):
             self._run_probe(info)
         try:
@@ -128,29 +129,31 @@ class PluginLoader:
         isolation = self.isolation(declaration)
         plugin_class = self.plugin_class(declaration.kind, declaration.plugin, isolation)
         info = _find(contract, declaration.plugin)
+        if isolation != "process":
+            _check_class(contract, info, plugin_class, declaration)
+        compatibility = _compatible(plugin_class, contract, declaration)  # before any instance
         if isolation == "process":
             instance, plugin_class = self._spawn(declaration, info)
+        elif declaration.kind == "ItemReader":
+            instance = plugin_class  # a factory: one reader per run
         else:
-            _check_class(contract, info, plugin_class, declaration)
-            instance = plugin_class if declaration.kind == "ItemReader" else None
-        compatibility = _compatible(plugin_class, contract, declaration)
-        if instance is None:
-            instance = _guarded(
-                declaration, "its constructor", plugin_class, dict(declaration.config)
-            )
+            config = dict(declaration.config)
+            instance = _guarded(declaration, "its constructor", plugin_class, config)
         handle = None
         if isinstance(instance, Resource):
-            handle = _guarded(declaration, "setup()", instance.setup, dict(declaration.config))
-        metadata = _metadata(info, isolation, compatibility, plugin_class)
-        source = str(declaration.source) if declaration.source else None
+            try:
+                handle = _guarded(declaration, "setup()", instance.setup, dict(declaration.config))
+            except BaseException:
+                _close_quietly(declaration, instance)  # built but never set up: let it go
+                raise
         return Entry(
             declaration.kind,
             declaration.name,
             instance,
             declaration.config,
             declaration.plugin,
-            source,
-            metadata,
+            str(declaration.source) if declaration.source else None,
+            _metadata(info, isolation, compatibility, plugin_class),
             handle,
         )
 
@@ -215,6 +218,27 @@ class PluginLoader:
             declaration.kind, info.target, config, name=declaration.name, options=options
         )
         return proxy, type(proxy)
+
+
+def _stand_in(plugin: str, declared: Mapping[str, Any]) -> type[Any]:
+    """A class carrying what a probe read of a plugin class, checked: the probe ran plugin
+    code, so what it reports is the plugin's word and may be anything."""
+    attributes: dict[str, Any] = {
+        k: v
+        for k in ("contract_version", "plugin_version")
+        if isinstance(v := declared.get(k), str)
+    }
+    schema = declared.get("config_schema")
+    if isinstance(schema, Mapping) and all(isinstance(k, str) for k in schema):
+        attributes["config_schema"] = dict(schema)
+    return _stand_in_class(plugin, json.dumps(attributes, sort_keys=True, default=repr))
+
+
+@functools.lru_cache(maxsize=256)
+def _stand_in_class(plugin: str, attributes: str) -> type[Any]:
+    # One class per plugin and attributes, so memos keyed by class keep working across
+    # reloads instead of growing by a class each time.
+    return type(f"Probed[{plugin}]", (), json.loads(attributes))
 
 
 def _reader_factory(
@@ -318,13 +342,23 @@ def _metadata(
 def teardown_entry(entry: Entry) -> None:
     """Release what a loaded entry holds: ``teardown`` a resource handle, ``close`` a plugin.
 
-    Never raises: a plugin failing to let go is logged, and the host carries on.
+    Never raises: a plugin failing to let go is logged, and the host carries on; ``close``
+    runs even when ``teardown`` raised.
     """
     instance = entry.instance
-    try:
-        if isinstance(instance, Resource) and entry.handle is not None:
+    if isinstance(instance, Resource) and entry.handle is not None:
+        try:
             instance.teardown(entry.handle)
-        if isinstance(instance, Plugin):
-            instance.close()
+        except BaseException:
+            log.exception(
+                "Tearing down %s %r raised; it was dropped anyway.", entry.kind, entry.name
+            )
+    if isinstance(instance, Plugin):
+        _close_quietly(entry, instance)
+
+
+def _close_quietly(owner: Entry | Declaration, instance: Plugin) -> None:
+    try:
+        instance.close()
     except BaseException:
-        log.exception("Tearing down %s %r raised; it was dropped anyway.", entry.kind, entry.name)
+        log.exception("Closing %s %r raised; it was dropped anyway.", owner.kind, owner.name)

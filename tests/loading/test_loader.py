@@ -370,8 +370,20 @@ def test_teardown_entry_never_raises(instance: Any, caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.ERROR, logger="flowstone_host.loading.loader"):
         teardown_entry(Entry(kind, "x", instance, handle="handle"))
     [record] = caplog.records
-    assert "Tearing down" in record.getMessage() and "'x'" in record.getMessage()
+    doing = "Closing" if isinstance(instance, _Unclosable) else "Tearing down"
+    assert doing in record.getMessage() and "'x'" in record.getMessage()
     assert record.exc_info is not None
+
+
+def test_close_runs_even_when_teardown_raises() -> None:
+    closed: list[bool] = []
+
+    class Both(_Unruly):
+        def close(self) -> None:
+            closed.append(True)
+
+    teardown_entry(Entry("Resource", "x", Both(RuntimeError("teardown failed")), handle="h"))
+    assert closed == [True]
 
 
 # -- isolation: process ---------------------------------------------------------------------
