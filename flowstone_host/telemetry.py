@@ -51,11 +51,22 @@ class _Attached(NamedTuple):
     config: Any
 
 
+class _Table(dict[str, _Attached]):
+    """The attached handlers, never changed once published, with a cache of the handlers
+    of each event seen: the cache lives and dies with the set of handlers it was built
+    from, so it can never serve a handler detached since."""
+
+    __slots__ = ("by_event",)
+
+    def __init__(self, handlers: Mapping[str, _Attached] | None = None) -> None:
+        super().__init__(handlers or {})
+        self.by_event: dict[Event, tuple[_Attached, ...]] = {}
+
+
 _EMPTY: Mapping[str, Any] = {}
 _lock = threading.Lock()
-# Copy-on-write state: readers take no lock. ``_by_event`` caches each event's handlers.
-_attached: dict[str, _Attached] = {}
-_by_event: dict[Event, tuple[_Attached, ...]] = {}
+# Copy-on-write: attach and detach publish a new table; readers take no lock.
+_attached = _Table()
 
 
 def attach(handler_id: str, prefix: Event, function: Handler, config: Any = None) -> None:
@@ -70,25 +81,24 @@ def attach(handler_id: str, prefix: Event, function: Handler, config: Any = None
     Raises:
         ValueError: ``handler_id`` is already attached.
     """
-    global _attached, _by_event
+    global _attached
     with _lock:
         if handler_id in _attached:
-            raise ValueError(f"telemetry handler {handler_id!r} is already attached")
-        _attached = {
-            **_attached,
-            handler_id: _Attached(handler_id, tuple(prefix), function, config),
-        }
-        _by_event = {}
+            raise ValueError(
+                f"telemetry handler {handler_id!r} is already attached; detach it first or "
+                "choose another id"
+            )
+        attached = _Attached(handler_id, tuple(prefix), function, config)
+        _attached = _Table({**_attached, handler_id: attached})
 
 
 def detach(handler_id: str) -> bool:
     """Detach a handler; return whether it was attached."""
-    global _attached, _by_event
+    global _attached
     with _lock:
         if handler_id not in _attached:
             return False
-        _attached = {k: v for k, v in _attached.items() if k != handler_id}
-        _by_event = {}
+        _attached = _Table({k: v for k, v in _attached.items() if k != handler_id})
         return True
 
 
@@ -98,11 +108,11 @@ def list_handlers(prefix: Event = ()) -> list[tuple[str, Event]]:
     return [(a.handler_id, a.prefix) for a in _attached.values() if a.prefix[:n] == tuple(prefix)]
 
 
-def _handlers_for(event: Event) -> tuple[_Attached, ...]:
-    found = _by_event.get(event)
+def _handlers_for(table: _Table, event: Event) -> tuple[_Attached, ...]:
+    found = table.by_event.get(event)
     if found is None:
-        found = tuple(a for a in _attached.values() if event[: len(a.prefix)] == a.prefix)
-        _by_event[event] = found  # a benign race: at worst computed twice
+        found = tuple(a for a in table.values() if event[: len(a.prefix)] == a.prefix)
+        table.by_event[event] = found  # a benign race: at worst computed twice
     return found
 
 
@@ -112,9 +122,10 @@ def execute(
     metadata: Mapping[str, Any] | None = None,
 ) -> None:
     """Emit one event to every handler attached to a prefix of it."""
-    if not _attached:
+    table = _attached
+    if not table:
         return
-    handlers = _handlers_for(event)
+    handlers = _handlers_for(table, event)
     if handlers:
         _dispatch(handlers, event, measurements or _EMPTY, metadata or _EMPTY)
 

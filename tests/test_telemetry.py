@@ -115,3 +115,15 @@ def test_logging_emitter_plugin_logs_events(caplog: pytest.LogCaptureFixture) ->
     (record,) = [r for r in caplog.records if r.name == "t.emit"]
     assert record.getMessage().startswith("flowstone.io.load")
     assert record.metadata == {"asset": "a"} and record.measurements == {"duration": 7}
+
+
+def test_a_lookup_racing_a_detach_never_revives_the_detached_handler() -> None:
+    from flowstone_host import telemetry
+
+    calls: list[Any] = []
+    attach("gone", ("flowstone",), lambda *a: calls.append(a))
+    stale = telemetry._attached  # an emitting thread read the table...
+    detach("gone")  # ...then another thread detached the handler...
+    telemetry._handlers_for(stale, ("flowstone", "x"))  # ...and the first cached its lookup
+    execute(("flowstone", "x"))
+    assert calls == []

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from ..errors import PluginLoadError
 from ..telemetry import execute
-from .isolation.channel import ChannelClosed, ChannelError, ChannelTimeout
+from .isolation.channel import ChannelClosed, ChannelTimeout
 from .isolation.child import child_channel
 from .isolation.codec import decode, encode, plain_or_none
 from .isolation.process import ChildProcess
@@ -203,9 +203,12 @@ def _run_probe(target: Target, label: str, timeout_s: float, limits: Limits) -> 
         exited = child.wait_exit(max(0.0, deadline - time.monotonic()))
         child.kill()
         report = _classify_exit(child, limits) if exited else _timed_out(timeout_s)
-    except (ChannelError, ValueError) as exc:
+    except Exception as exc:  # a garbled report: whatever decoding it raised
         child.kill()
         report = {"outcome": "import_error", "reason": f"sent a garbled report ({exc})"}
+    except BaseException:
+        child.kill()  # never leave a probe child (in its own session) behind
+        raise
     else:
         child.wait_exit(1.0)
         child.stop(1.0)

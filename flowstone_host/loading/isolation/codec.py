@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -159,7 +160,12 @@ def _arrow_from_ipc(data: bytes) -> Any:
             "An isolated plugin sent an Arrow table, but pyarrow is not installed in the "
             "host; install flowstone-host[parquet]."
         ) from None
-    return pa.ipc.open_stream(data).read_all()
+    try:
+        table = pa.ipc.open_stream(data).read_all()
+        table.validate(full=True)  # offsets pointing anywhere would crash whoever reads them
+    except pa.ArrowException as exc:
+        raise ValueError(f"malformed Arrow table: {exc}") from exc
+    return table
 
 
 def _value(data: list[Any]) -> Any:
@@ -193,13 +199,27 @@ _DECODERS: dict[int, Callable[[Any], Any]] = {
 }
 
 
+#: How deep extension values may nest. Each level is a nested msgpack parse holding its
+#: state on the C stack: unbounded, a 1 KB frame from a hostile child overflows it.
+MAX_EXT_DEPTH = 32
+_depth = threading.local()
+
+
 def _ext_hook(code: int, data: bytes) -> Any:
-    if code == _ARROW:
-        return _arrow_from_ipc(data)
-    decoder = _DECODERS.get(code)
-    if decoder is None:
-        raise ValueError(f"unknown wire extension type {code}")
+    depth = getattr(_depth, "value", 0)
+    if depth >= MAX_EXT_DEPTH:
+        raise ValueError(f"wire values nest deeper than {MAX_EXT_DEPTH} extension levels")
+    _depth.value = depth + 1
     try:
+        if code == _ARROW:
+            return _arrow_from_ipc(data)
+        decoder = _DECODERS.get(code)
+        if decoder is None:
+            raise ValueError(f"unknown wire extension type {code}")
         return decoder(decode(data))
-    except (TypeError, KeyError, ValueError, ArithmeticError) as exc:  # ArithmeticError: Decimal
-        raise ValueError(f"malformed wire extension {code}: {exc}") from exc
+    except (NotSupported, ValueError):
+        raise
+    except Exception as exc:  # whatever a malformed value makes a decoder raise
+        raise ValueError(f"malformed wire extension {code}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        _depth.value = depth

@@ -16,6 +16,7 @@ wait, then ``SIGKILL`` to the group, each step logged.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -85,13 +86,25 @@ def child_environment(variables: Mapping[str, str], workdir: str) -> dict[str, s
 _CHILDREN: weakref.WeakSet[ChildProcess] = weakref.WeakSet()
 
 
+@atexit.register  # after the supervisors' polite stops: whatever is left, still starting
 def kill_all() -> None:
-    """SIGKILL every child's process group now, without waiting: for a host exiting at once.
+    """SIGKILL every child's process group now and remove its folder, without waiting: for
+    a host exiting at once.
 
     Children lead their own sessions, so nothing else stops them when the host is gone.
     """
     for child in list(_CHILDREN):
         child._signal_group(signal.SIGKILL)
+        shutil.rmtree(child.workdir, ignore_errors=True)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits, or ``None`` if the system
+    will not give one (old kernel, seccomp, no descriptors left): then exits are polled."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _host_sys_path() -> list[str]:
@@ -171,7 +184,7 @@ class ChildProcess:
             raise
         finally:
             child_sock.close()
-        pidfd = os.pidfd_open(proc.pid) if hasattr(os, "pidfd_open") else None
+        pidfd = _pidfd(proc.pid)
         channel = Channel(host_sock, max_frame=max_frame, watch_fd=pidfd)
         child = cls(name, proc, channel, workdir, pidfd, quiet)
         _CHILDREN.add(child)

@@ -62,6 +62,8 @@ class Supervisor:
         self._consecutive = 0
         self._crashes = CrashWindow(options.restart)
         self._stopping = threading.Event()
+        # telemetry decided under the lock, emitted after it: handlers must not block calls
+        self._events: list[tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class Supervisor:
                 return reason  # another thread already handled this death
             self._remote = None
             self._note_death(reason, remote)
+        self._emit()
         return reason
 
     def _note_death(self, reason: str, remote: RemotePlugin | None) -> None:
@@ -192,7 +195,9 @@ class Supervisor:
         uptime = now - remote.started_at if remote else 0.0
         pid = remote.child.pid if remote else None
         log.error("Isolated plugin %s (pid %s) %s", self.spec.name, pid, reason)
-        execute(("flowstone", "plugin", "died"), {"uptime_s": uptime}, self._meta(pid, reason))
+        self._events.append(
+            (("flowstone", "plugin", "died"), {"uptime_s": uptime}, self._meta(pid, reason))
+        )
         if self._crashes.record(now) or not self._restart:
             self._open_circuit(reason, pid)
         else:
@@ -209,8 +214,8 @@ class Supervisor:
         )
         self._state, self._reason = "broken", f"{why}; last: {reason}"
         log.error("Isolated plugin %s is circuit-broken: %s", self.spec.name, self._reason)
-        execute(
-            ("flowstone", "plugin", "circuit_open"), {"crashes": crashes}, self._meta(pid, reason)
+        self._events.append(
+            (("flowstone", "plugin", "circuit_open"), {"crashes": crashes}, self._meta(pid, reason))
         )
 
     def _schedule_restart(self, reason: str) -> None:
@@ -235,6 +240,7 @@ class Supervisor:
             with self._cond:
                 if self._state == "restarting":
                     self._note_death(f"failed to restart: {exc}", None)
+            self._emit()
             return
         with self._cond:
             if self._state != "restarting":  # closed meanwhile
@@ -248,6 +254,12 @@ class Supervisor:
             {"attempt": self._consecutive, "backoff_s": backoff},
             self._meta(remote.child.pid, self._reason),
         )
+
+    def _emit(self) -> None:
+        with self._cond:
+            events, self._events = self._events, []
+        for event in events:
+            execute(*event)
 
     def _meta(self, pid: int | None, reason: str) -> dict[str, Any]:
         return {"plugin": self.spec.name, "kind": self.spec.kind, "pid": pid, "reason": reason}
