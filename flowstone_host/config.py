@@ -23,11 +23,14 @@ __all__ = [
 
 
 def has_path(data: Any, path: FieldPath) -> bool:
-    """Return whether ``data`` holds a value at ``path`` (mapping keys all the way down)."""
+    """Return whether ``data`` holds a value at ``path`` (mapping keys and list indexes)."""
     for part in path:
-        if not isinstance(data, Mapping) or part not in data:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list | tuple) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
             return False
-        data = data[part]
     return True
 
 
@@ -60,7 +63,9 @@ def _merge_into(target: dict[str, Any], override: Mapping[str, Any]) -> None:
 # --- ${VAR} interpolation -------------------------------------------------------------
 
 #: ``${VAR}``, ``${VAR:-default}``, or ``$${...}`` for a literal ``${...}``.
-_REFERENCE = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# The default stops at "$" as well as "}": one scan per reference, so a string full of
+# unclosed "${X:-" costs linear time, not quadratic.
+_REFERENCE = re.compile(r"\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}$]*))?\}")
 
 FieldPath = tuple[str | int, ...]
 
@@ -140,6 +145,9 @@ class _Interpolator:
         if isinstance(value, str):
             if "${" not in value:
                 return value
+            if value.count("${") > len(_REFERENCE.findall(value)):
+                self.problems.append(EnvProblem(path, "env.syntax", _SYNTAX))
+                return value
             return _REFERENCE.sub(lambda match: self._replace(match, path), value)
         if isinstance(value, Mapping):
             return {k: self.walk(v, (*path, k)) for k, v in value.items()}
@@ -161,6 +169,12 @@ class _Interpolator:
             self.problems.append(EnvProblem(path, "env.missing", _missing(name)))
             return match.group(0)
         return default
+
+
+_SYNTAX = (
+    "A ${ here is not closed, or nests another: write ${VAR} or ${VAR:-default} (a default "
+    "cannot contain $ or }), or $${ for a literal ${."
+)
 
 
 def _denied(name: str) -> str:
@@ -185,7 +199,13 @@ REDACTED = "<redacted>"
 _SECRET_WORDS = frozenset(
     {
         "password",
+        "passwords",
+        "pass",
         "passwd",
+        "bearer",
+        "cookie",
+        "cookies",
+        "jwt",
         "pwd",
         "secret",
         "secrets",

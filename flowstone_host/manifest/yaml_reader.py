@@ -59,12 +59,15 @@ class ReadLimits:
     Attributes:
         max_bytes: Largest file read; checked before reading.
         max_depth: Deepest nesting of mappings and sequences.
-        max_nodes: Most values built for one document, counting every alias expansion.
+        max_nodes: Most values built for one file, all its documents together, counting
+            every alias expansion.
+        max_documents: Most documents in one file.
     """
 
     max_bytes: int = 4 * 1024 * 1024
     max_depth: int = 64
     max_nodes: int = 100_000
+    max_documents: int = 1000
 
 
 #: The bounds used when none are given.
@@ -170,18 +173,23 @@ def read_text(text: str, file: str = "<string>", limits: ReadLimits = DEFAULT_LI
     """Read every document of YAML ``text`` as if it came from ``file``."""
     documents: list[YamlDocument] = []
     issues: list[Issue] = []
+    index, spent = 0, 0  # the document being read; values built so far, in all documents
     try:
         for index, node in enumerate(_compose_all(text)):
+            if index >= limits.max_documents:
+                issues.append(_too_many_documents(file, node, limits))
+                break
             if isinstance(node, ScalarNode) and node.tag == _NULL and not node.value:
                 continue  # an empty document, e.g. after a trailing '---'
-            builder = _Builder(limits)
+            builder = _Builder(limits, spent)
             try:
                 documents.append(YamlDocument(file, index, builder.build(node, 0), node))
             except _Problem as problem:
                 builder.problems.append(problem)
+            spent = builder.count
             issues.extend(_located(file, index, node, p) for p in builder.problems)
     except yaml.MarkedYAMLError as exc:
-        issues.append(_syntax_issue(file, len(documents), exc))
+        issues.append(_syntax_issue(file, index, exc))
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         detail = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
         issues.append(
@@ -204,6 +212,17 @@ def read_text(text: str, file: str = "<string>", limits: ReadLimits = DEFAULT_LI
     return ReadResult(file, tuple(documents), tuple(issues))
 
 
+def _too_many_documents(file: str, node: Node, limits: ReadLimits) -> Issue:
+    return Issue(
+        _position(file, node),
+        (),
+        "yaml.too_many_documents",
+        f"The file holds more than {limits.max_documents} documents; split it into "
+        "several files.",
+        limits.max_documents,
+    )
+
+
 def _compose_all(text: str) -> Iterator[Node]:
     loader = _LOADER(text)
     try:
@@ -216,9 +235,9 @@ def _compose_all(text: str) -> Iterator[Node]:
 class _Builder:
     """Build plain values from one document's nodes, enforcing the reading rules."""
 
-    def __init__(self, limits: ReadLimits) -> None:
+    def __init__(self, limits: ReadLimits, spent: int = 0) -> None:
         self.limits = limits
-        self.count = 0
+        self.count = spent  # the file's earlier documents count against the same budget
         self.active: set[int] = set()
         self.built: set[int] = set()  # collections built once: seeing one again is an alias
         self.expanding: Node | None = None  # the outermost alias being expanded
@@ -229,9 +248,9 @@ class _Builder:
         if self.count > self.limits.max_nodes:
             raise _Problem(
                 "yaml.too_many_nodes",
-                f"The document expands to more than "
+                f"The file expands to more than "
                 f"{self.limits.max_nodes} values (aliases count each time they "
-                "are used); write the values out or split the document.",
+                "are used); write the values out or split the file.",
                 self.expanding or node,
             )
         if node.__class__ is ScalarNode:

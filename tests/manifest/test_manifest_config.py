@@ -41,7 +41,22 @@ def test_missing_and_denied_variables_are_problems() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["password", "db_password", "apiKey", "DSN", "token", "credentials"]
+    "value",
+    ["${A:-${B}}", "${A", "cost: ${", "${A:-x$y}"],
+    ids=["nested", "unclosed", "bare", "dollar"],
+)
+def test_unclosed_or_nested_references_are_problems_not_silent_text(value: str) -> None:
+    result = interpolate({"a": value}, {"A": "a", "B": "b"})
+    assert [(p.path, p.code) for p in result.problems] == [(("a",), "env.syntax")]
+    assert result.value == {"a": value}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *("password", "db_password", "apiKey", "DSN", "token", "credentials"),
+        *("db_pass", "jwt", "sessionCookie", "bearer", "passwords"),
+    ],
 )
 def test_secret_looking_keys(key: str) -> None:
     assert is_secret_key(key)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from manifest_helpers import BAD, REPO
 
+from flowstone_host.manifest.issues import Issue
 from flowstone_host.manifest.validate import validate_paths
 from flowstone_host.manifest.yaml_reader import read_file, read_text
 
@@ -15,11 +16,41 @@ CORPUS = REPO.parent / "shared" / "corpora" / "yaml-test-suite"
 
 
 def _only_issue(path: Path) -> tuple[str, str]:
+    issues = _issues(path)
+    return issues[0].code, issues[0].message
+
+
+def _issues(path: Path) -> tuple[Issue, ...]:
     start = time.perf_counter()
     report = validate_paths([path], environ={})
     assert time.perf_counter() - start < 2.0
     assert not report.ok
-    return report.issues[0].code, report.issues[0].message
+    return report.issues
+
+
+def test_a_file_of_a_million_documents_is_refused_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "many.yaml"
+    path.write_text("--- 1\n" * 690_000)  # just under 4 MiB
+    [issue] = [i for i in _issues(path) if i.code == "yaml.too_many_documents"]
+    assert "split it into several files" in issue.message
+
+
+def test_alias_expansion_is_bounded_per_file_not_per_document(tmp_path: Path) -> None:
+    laugh = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    path = tmp_path / "fanout.yaml"
+    path.write_text(("---\n" + laugh + "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n") * 120)
+    assert read_file(path).issues[-1].code == "yaml.too_many_nodes"  # ~1,000 values a document
+    assert "yaml.too_many_nodes" in {i.code for i in _issues(path)}
+
+
+def test_strings_full_of_unclosed_references_are_refused_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "unclosed.yaml"
+    path.write_text(
+        "apiVersion: flowstone/v1\nkind: Resource\nmetadata: {name: r}\nspec:\n"
+        f"  plugin: journal\n  config: {{x: '{'${A:-' * 200_000}'}}\n"
+    )
+    code, message = _only_issue(path)
+    assert code == "env.syntax" and "is not closed" in message
 
 
 def test_python_tags_are_refused_before_anything_is_built(tmp_path: Path) -> None:
