@@ -25,12 +25,11 @@ __all__ = [
 def has_path(data: Any, path: FieldPath) -> bool:
     """Return whether ``data`` holds a value at ``path`` (mapping keys and list indexes)."""
     for part in path:
-        if isinstance(data, Mapping) and part in data:
-            data = data[part]
-        elif isinstance(data, list | tuple) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
+        in_mapping = isinstance(data, Mapping) and part in data
+        in_list = isinstance(data, list | tuple) and isinstance(part, int) and 0 <= part < len(data)
+        if not (in_mapping or in_list):
             return False
+        data = data[part]
     return True
 
 

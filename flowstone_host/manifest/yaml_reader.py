@@ -217,8 +217,7 @@ def _too_many_documents(file: str, node: Node, limits: ReadLimits) -> Issue:
         _position(file, node),
         (),
         "yaml.too_many_documents",
-        f"The file holds more than {limits.max_documents} documents; split it into "
-        "several files.",
+        f"The file holds more than {limits.max_documents} documents; split it into several files.",
         limits.max_documents,
     )
 
