@@ -4,7 +4,9 @@ Manifests are read in layers: the plugins folder first, then each overlay folder
 config lists. Within a layer, a kind and name may be declared once. A document in a later
 layer with the same kind and name deep-merges over the earlier one (:func:`deep_merge`, the
 one merge rule), and every merged document remembers its sources so that any field can be
-traced to the file and line that set it.
+traced to the file and line that set it. A later document naming another ``spec.plugin``
+replaces the earlier one whole: the old plugin's config means nothing to the new one
+(dev on ``memory``, prod on ``postgres``).
 """
 
 from __future__ import annotations
@@ -118,12 +120,18 @@ def merge_layers(layers: Sequence[Sequence[Source]]) -> tuple[list[Declared], li
                 continue
             seen[key] = source
             earlier = merged.get(key)
-            if earlier is None:
+            if earlier is None or _switches_plugin(earlier, source):
+                # a new plugin's config would not fit the old one's: replace, do not merge
                 merged[key] = Declared(source.kind, source.name, source.data, (source,))
             else:
                 data = deep_merge(earlier.data, source.data)
                 merged[key] = Declared(key[0], key[1], data, (*earlier.sources, source))
     return list(merged.values()), issues
+
+
+def _switches_plugin(earlier: Declared, source: Source) -> bool:
+    before, after = earlier.data["spec"].get("plugin"), source.data["spec"].get("plugin")
+    return before is not None and after is not None and before != after
 
 
 def _duplicate(source: Source, first: Source) -> Issue:

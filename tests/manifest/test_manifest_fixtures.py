@@ -8,7 +8,7 @@ import pytest
 from manifest_helpers import BAD, GOOD, REPO, expectation
 
 from flowstone_host.manifest.host_config import read_host_config
-from flowstone_host.manifest.validate import load_manifests, validate_paths
+from flowstone_host.manifest.validate import load_manifests, validate_layers, validate_paths
 
 BAD_FIXTURES = sorted(BAD.glob("*.yaml"))
 
@@ -87,3 +87,20 @@ def test_unknown_path_is_not_found() -> None:
     with pytest.raises(NotFound) as excinfo:
         validate_paths([REPO / "no-such-folder"])
     assert excinfo.value.path.endswith("no-such-folder")
+
+
+def test_an_overlay_switching_plugin_replaces_the_declaration(tmp_path: Path) -> None:
+    base, prod = tmp_path / "base", tmp_path / "prod"
+    base.mkdir()
+    prod.mkdir()
+    header = "apiVersion: flowstone/v1\nkind: IOManager\nmetadata: {name: default}\n"
+    (base / "io.yaml").write_text(header + "spec: {plugin: memory, config: {copy: false}}\n")
+    (prod / "io.yaml").write_text(
+        header + f"spec: {{plugin: example, config: {{root: '{tmp_path}'}}}}\n"
+    )
+    report = validate_layers([[base], [prod]], environ={})
+    assert report.ok, report.to_text()
+    io = report.manifests.get("IOManager", "default")
+    assert io is not None and (io.plugin, io.config["root"]) == ("example", str(tmp_path))
+    assert "copy" not in io.config  # memory's config did not leak into example's
+    assert [p.file for p in io.sources] == [str(prod / "io.yaml")]
