@@ -92,7 +92,7 @@ class Transaction:
 
     def _declaration(self, key: Key, declaration: Declaration) -> DeclarationState:
         old = self._live.get(key)
-        if old is not None and old.model == declaration:
+        if old is not None and old.model == declaration and not self._resource_renewed(declaration):
             old.model = declaration  # equal, but it may have moved: /status shows where it is
             if old.state != "failed":
                 self.changes.append(Change(*key, "reused"))
@@ -155,6 +155,16 @@ class Transaction:
         self.changes.append(Change(*key, "added" if old is None else "replaced"))
         return DeclarationState(asset, entry)
 
+    def _resource_renewed(self, declaration: Declaration) -> bool:
+        """Whether a resource ``declaration`` depends on was set up anew in this reload:
+        then it is set up again too, against the new one."""
+        renewed = {id(e) for e in self.added}
+        return any(
+            (state := self.states.get(("Resource", name))) is not None
+            and id(state.entry) in renewed
+            for name in declaration.depends_on
+        )
+
     def _missing_resources(self, declaration: Declaration) -> str | None:
         for name in declaration.depends_on:
             state = self.states.get(("Resource", name))
@@ -189,21 +199,27 @@ def _in_dependency_order(
 ) -> list[tuple[Key, Declaration]]:
     """Order declarations so each comes after the resources it depends on, else as read.
 
-    Validation refuses cycles; one that got here anyway is broken at the first repeat.
+    Iterative, so a long chain cannot exhaust the stack. Validation refuses cycles; one
+    that got here anyway is broken at the first repeat.
     """
     ordered: dict[Key, Declaration] = {}
-    visiting: set[Key] = set()
-
-    def visit(key: Key, declaration: Declaration) -> None:
-        if key in ordered or key in visiting:
-            return
-        visiting.add(key)
-        for name in declaration.depends_on:
-            needed = ("Resource", name)
-            if needed in declarations:
-                visit(needed, declarations[needed])
-        ordered[key] = declaration
-
-    for key, declaration in declarations.items():
-        visit(key, declaration)
+    entered: set[Key] = set()
+    for root in declarations:
+        stack: list[Key] = [root]
+        while stack:
+            key = stack[-1]
+            if key in ordered:
+                stack.pop()
+                continue
+            needed = [
+                r
+                for name in declarations[key].depends_on
+                if (r := ("Resource", name)) in declarations and r not in ordered
+            ]
+            if key not in entered and needed:
+                entered.add(key)
+                stack.extend(r for r in reversed(needed) if r not in entered)
+                continue
+            ordered[key] = declarations[key]
+            stack.pop()
     return list(ordered.items())

@@ -23,7 +23,7 @@ from typing import Any
 
 from stevedore import ExtensionManager, NamedExtensionManager
 
-from ..errors import NotFound, PluginLoadError
+from ..errors import NotFound, PluginLoadError, PluginRefused
 
 __all__ = ["EntryPointInfo", "discover", "find", "load_class", "refresh"]
 
@@ -85,8 +85,19 @@ def load_class(namespace: str, name: str) -> Any:
 
     Raises:
         NotFound: no such entry point.
+        PluginRefused: more than one distribution provides that name.
         PluginLoadError: importing it failed; the original exception is the cause.
     """
+    providers = sorted(
+        {f"{i.distribution or '?'} ({i.target})" for i in discover(namespace) if i.name == name}
+    )
+    if len(providers) > 1:  # stevedore would import every one of them, unprobed
+        raise PluginRefused(
+            f"Entry point {name!r} in {namespace} is provided by more than one distribution: "
+            f"{', '.join(providers)}. Uninstall all but one; none is loaded meanwhile.",
+            plugin=name,
+            namespace=namespace,
+        )
     failures: list[BaseException] = []
     manager: NamedExtensionManager[Any] = NamedExtensionManager(
         namespace,

@@ -104,10 +104,10 @@ class MemoryScatterCoordinator(ScatterCoordinator):
             return barrier.settle()
 
     def complete(self, barrier_id: str, key: str, result: Any) -> BarrierState:
-        return self._record(barrier_id, key, True, result)
+        return self._record(barrier_id, str(key), True, result)  # keys are stored as str
 
     def fail(self, barrier_id: str, key: str, error: Any) -> BarrierState:
-        return self._record(barrier_id, key, False, error)
+        return self._record(barrier_id, str(key), False, error)
 
     def gather(self, barrier_id: str) -> dict[str, Any]:
         with self._lock:

@@ -183,6 +183,7 @@ class IOManagerContract(PluginChecks):
             else:
                 io_manager.delete(io_asset, "p")
             assert io_manager.exists(io_asset, "p") is expected, f"exists() after {action}"
+            assert io_manager.exists(io_asset, "other") is False, "exists() of another partition"
 
     def test_partitions_are_independent(
         self,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import pytest
 
 from ..contracts.parallel import ParallelCoordinator
 from ..errors import Conflict, NotFound, ValidationError
-from ._checks import PluginChecks, expect_error, unique_name
+from ._checks import PluginChecks, expect_error, run_in_threads, unique_name
 
 __all__ = ["ParallelCoordinatorContract"]
 
@@ -19,13 +21,18 @@ UNFINISHED = ("pending", "running")
 
 
 class JoinSpy:
-    """A join function that records each call and returns the sorted branch names."""
+    """A join function that records each call and returns the sorted branch names.
 
-    def __init__(self) -> None:
+    ``linger_s`` keeps each call running a while, so calls racing it overlap.
+    """
+
+    def __init__(self, linger_s: float = 0.0) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.linger_s = linger_s
 
     def __call__(self, results: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append(dict(results))
+        time.sleep(self.linger_s)
         return {"joined": sorted(results)}
 
 
@@ -184,6 +191,19 @@ class ParallelCoordinatorContract(PluginChecks):
         assert first == second == {"joined": ["a", "b"]}
         assert join.calls == [{"a": 1, "b": 2}], "join_fn must run exactly once"
         assert parallel_coordinator.status(execution_id).status == "complete"
+
+    def test_concurrent_joins_run_join_fn_once(
+        self, parallel_coordinator: ParallelCoordinator, new_execution: NewExecution
+    ) -> None:
+        execution_id = new_execution(["a", "b"])
+        parallel_coordinator.complete_branch(execution_id, "a", 1)
+        parallel_coordinator.complete_branch(execution_id, "b", 2)
+        join = JoinSpy(linger_s=0.05)
+        joined = run_in_threads(
+            [partial(parallel_coordinator.execute_join, execution_id, join)] * 8
+        )
+        assert len(join.calls) == 1, f"join_fn ran {len(join.calls)} times for concurrent joins"
+        assert all(result == {"joined": ["a", "b"]} for result in joined)
 
     @pytest.mark.parametrize("state", ["running", "failed"])
     def test_execute_join_before_ready_raises_conflict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from ._checks import (
     PluginChecks,
     assert_json_round_trip,
     expect_error,
+    run_in_threads,
     sample_partitions,
     unique_name,
 )
@@ -86,6 +88,22 @@ class RoutingCoordinatorContract(PluginChecks):
         assert routing_coordinator.get(routing_run_id, ASSET, "p") == "left"
         assert routing_coordinator.to_output(decision_id) == output
         assert routing_coordinator.record(routing_run_id, ASSET, "p", "left") == decision_id
+
+    def test_racing_records_of_different_branches_leave_exactly_one(
+        self, routing_coordinator: RoutingCoordinator, routing_run_id: str
+    ) -> None:
+        def record(partition: str, branch: str) -> str | None:
+            try:
+                return routing_coordinator.record(routing_run_id, ASSET, partition, branch)
+            except Conflict:
+                return None
+
+        for round_ in range(20):  # a check-then-set without a lock loses some of these races
+            partition = f"race-{round_}"
+            outcomes = run_in_threads([partial(record, partition, f"b{i}") for i in range(8)])
+            winners = [i for i, decision in enumerate(outcomes) if decision is not None]
+            assert len(winners) == 1, f"{len(winners)} racing records of {partition} succeeded"
+            assert routing_coordinator.get(routing_run_id, ASSET, partition) == f"b{winners[0]}"
 
     def test_no_branch_is_a_decision_too(
         self, routing_coordinator: RoutingCoordinator, routing_run_id: str

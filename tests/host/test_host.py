@@ -527,3 +527,42 @@ def test_a_person_s_request_is_covered_only_by_a_person_s_reload() -> None:
     later_watch = tickets.take(manual=False)
     tickets.served(tickets.begin(manual=True))  # a person's reload covers a watcher's request
     assert tickets.covered(False, later_watch)
+
+
+def test_changing_a_resource_sets_up_again_what_depends_on_it(tree: Tree, make_host: Any) -> None:
+    def pool(**config: Any) -> str:
+        return tree.resource("pool", **config).replace(
+            "spec: {", 'spec: {"depends_on": ["tunnel"], ', 1
+        )
+
+    tree.write("a.yaml", tree.resource("tunnel"), pool(), tree.resource("other"))
+    host = make_host()
+    host.start()
+    tree.write("a.yaml", tree.resource("tunnel", label="tunnel-2"), pool(), tree.resource("other"))
+    report = host.reload("watch")
+    assert _actions(report) == {
+        "Resource/tunnel": "replaced",
+        "Resource/pool": "replaced",
+        "Resource/other": "reused",
+    }
+    host.stop()
+    assert tree.events() == [
+        *("setup tunnel", "setup pool", "setup other", "setup tunnel-2", "setup pool"),
+        *("teardown pool", "teardown tunnel"),  # the old ones, dependents first
+        *("teardown pool", "teardown tunnel-2", "teardown other"),  # at stop: newest first
+    ]
+
+
+def test_a_long_dependency_chain_is_ordered_without_recursion() -> None:
+    from flowstone_host.host.transaction import _in_dependency_order
+    from flowstone_host.manifest.model import Declaration
+
+    n = 5000
+    chain = {
+        ("Resource", f"r{i}"): Declaration(
+            "Resource", f"r{i}", "journal", {}, depends_on=(f"r{i + 1}",) if i + 1 < n else ()
+        )
+        for i in range(n)
+    }
+    order = [key[1] for key, _ in _in_dependency_order(chain)]
+    assert order == [f"r{i}" for i in reversed(range(n))]

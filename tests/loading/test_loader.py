@@ -531,3 +531,16 @@ def test_an_isolated_plugin_failing_to_load_names_its_declaration(
     context = caught.value.context
     assert (context["name"], context["plugin"]) == (name, f"hostile-{name}")
     assert (context["distribution"], context["version"]) == ("flowstone-hostile", "1.0.0")
+
+
+def test_a_name_two_distributions_provide_is_refused_and_neither_imported(
+    tmp_path: Path, site: SitePackages
+) -> None:
+    impostor = "import sys\nsys.modules['impostor_ran'] = sys\n" + PLAIN
+    site.install("acme-one", {"acme_one": PLAIN}, {IO: {"twice": "acme_one:Plain"}})
+    site.install("zzz-two", {"zzz_two": impostor}, {IO: {"twice": "zzz_two:Plain"}})
+    with pytest.raises(PluginRefused) as info:
+        loader(probe_imports=False).load(Declaration("IOManager", "t", "twice", {}))
+    assert "acme-one (acme_one:Plain)" in info.value.message
+    assert "zzz-two (zzz_two:Plain)" in info.value.message
+    assert "impostor_ran" not in sys.modules and "zzz_two" not in sys.modules

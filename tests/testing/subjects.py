@@ -96,6 +96,13 @@ class StringPartitionsIOManager(DictIOManager):
         return [key for name, key in self._data if name == asset]
 
 
+class AnyPartitionExistsIOManager(DictIOManager):
+    """Broken: ``exists`` is true when any partition of the asset is stored."""
+
+    def exists(self, asset: str, partition: Any, **opts: Any) -> bool:
+        return any(name == asset for name, _ in self._data)
+
+
 # --- item readers ------------------------------------------------------------------------
 
 
@@ -275,13 +282,14 @@ class _Execution:
 
 
 class DictParallelCoordinator(ParallelCoordinator):
-    """Correct: executions in a dict (single-threaded use)."""
+    """Correct: executions in a dict; joins serialised by one lock."""
 
     contract_version = "1.0.0"
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(config)
         self._executions: dict[str, _Execution] = {}
+        self._join_lock = threading.Lock()
 
     def create_execution(
         self,
@@ -337,11 +345,12 @@ class DictParallelCoordinator(ParallelCoordinator):
 
     def execute_join(self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]) -> Any:
         execution = self._get(execution_id)
-        if not execution.joined:
-            if self._state(execution) != "ready_for_join":
-                raise Conflict(f"Execution {execution_id!r} is not ready for its join")
-            execution.joined.append(join_fn(dict(execution.results)))
-        return execution.joined[0]
+        with self._join_lock:
+            if not execution.joined:
+                if self._state(execution) != "ready_for_join":
+                    raise Conflict(f"Execution {execution_id!r} is not ready for its join")
+                execution.joined.append(join_fn(dict(execution.results)))
+            return execution.joined[0]
 
     def status(self, execution_id: str) -> ExecutionStatus:
         execution = self._get(execution_id)
@@ -357,6 +366,18 @@ class RejoiningParallelCoordinator(DictParallelCoordinator):
         return super().execute_join(execution_id, join_fn)
 
 
+class UnlockedJoinParallelCoordinator(DictParallelCoordinator):
+    """Broken: checks and records its join without a lock, so racing joins all run."""
+
+    def execute_join(self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]) -> Any:
+        execution = self._get(execution_id)
+        if not execution.joined:
+            if self._state(execution) != "ready_for_join":
+                raise Conflict(f"Execution {execution_id!r} is not ready for its join")
+            execution.joined.append(join_fn(dict(execution.results)))
+        return execution.joined[0]
+
+
 # --- routing coordinators ----------------------------------------------------------------
 
 
@@ -369,6 +390,7 @@ class DictRoutingCoordinator(RoutingCoordinator):
         super().__init__(config)
         self._ids: dict[tuple[str, str, str], str] = {}
         self._decisions: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
 
     def record(
         self,
@@ -379,12 +401,13 @@ class DictRoutingCoordinator(RoutingCoordinator):
         **opts: Any,
     ) -> str:
         place = (run_id, router_asset, partition_key(partition))
-        if place in self._ids:
-            recorded = self._decisions[self._ids[place]]["selected_branch"]
-            if recorded != selected_branch:
-                raise Conflict(f"Router {router_asset!r} already chose {recorded!r}")
-            return self._ids[place]
-        return self._write(place, selected_branch)
+        with self._lock:
+            if place in self._ids:
+                recorded = self._decisions[self._ids[place]]["selected_branch"]
+                if recorded != selected_branch:
+                    raise Conflict(f"Router {router_asset!r} already chose {recorded!r}")
+                return self._ids[place]
+            return self._write(place, selected_branch)
 
     def _write(self, place: tuple[str, str, str], selected_branch: str | None) -> str:
         decision_id = self._ids.get(place) or uuid.uuid4().hex

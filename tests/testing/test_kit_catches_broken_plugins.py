@@ -96,6 +96,7 @@ BROKEN = [
         "StringPartitionsIOManager",
         {"test_list_partitions_returns_stored_values_with_their_types"},
     ),
+    (IO, "AnyPartitionExistsIOManager", {"test_exists_exactly_between_store_and_delete"}),
     (
         READER,
         "LossyCheckpointReader",
@@ -137,6 +138,7 @@ BROKEN = [
         "RejoiningParallelCoordinator",
         {"test_execute_join_runs_once_and_replays_its_result"},
     ),
+    (PARALLEL, "UnlockedJoinParallelCoordinator", {"test_concurrent_joins_run_join_fn_once"}),
     (
         ROUTING,
         "OverwritingRoutingCoordinator",
