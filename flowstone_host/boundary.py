@@ -32,10 +32,14 @@ def call(entry: Entry, method: str, /, *args: Any, **kwargs: Any) -> Any:
     try:
         with span(PLUGIN_CALL, metadata):
             return getattr(entry.instance, method)(*args, **kwargs)
-    except FlowStoneError:
+    except FlowStoneError as exc:
+        _name(exc, entry)
         raise
     except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the host
-        error = normalize(exc)
-        error.context.setdefault("plugin_kind", entry.kind)
-        error.context.setdefault("name", entry.name)
-        raise error from exc
+        raise _name(normalize(exc), entry) from exc
+
+
+def _name(error: FlowStoneError, entry: Entry) -> FlowStoneError:
+    error.context.setdefault("plugin_kind", entry.kind)
+    error.context.setdefault("name", entry.name)
+    return error

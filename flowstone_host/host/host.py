@@ -121,8 +121,9 @@ class Host:
         with self._reload_lock:
             entries = list(self._setup_order.values())
             self._setup_order.clear()
-            self._states.clear()
+            self._states = {}  # a new dict: /status may be iterating the old one
             self._keeper.swap(Snapshot.build([], generation=self.generation + 1), [])
+            self._keeper.release_all()  # what reloads retired, still held by runs past grace
             for entry in reversed(entries):
                 self._retire(entry)
         self.metrics.close()

@@ -79,6 +79,13 @@ class SnapshotKeeper:
                 self._cond.wait(remaining)
         return True
 
+    def release_all(self) -> None:
+        """Tear down everything retired now, leases or not: the host is going away."""
+        with self._cond:
+            due = [entry for _, entries in self._retired for entry in entries]
+            self._retired = []
+        self._run_teardown(due)
+
     def _take_due(self) -> list[Entry]:
         oldest_leased = min(self._leases, default=None)
         due: list[Entry] = []

@@ -90,18 +90,27 @@ def check_config(
     if schema is None:
         return ConfigCheck(merged, ())
     item, path = layers[-1]
-    try:
-        validator = _validator(plugin)
-    except Exception as exc:  # a broken schema is the plugin author's bug, not the user's
+
+    def bad_schema(exc: Exception) -> ConfigCheck:
+        # the plugin author's bug, not the user's; the message never shows config values
         message = (
             f"Plugin {label!r} has an invalid config_schema ({type(exc).__name__}); report it "
             "to the plugin's author."
         )
         return ConfigCheck(merged, (_issue(item.origin(path), path, "plugin.bad_schema", message),))
+
+    try:
+        validator = _validator(plugin)
+    except Exception as exc:
+        return bad_schema(exc)
     key = _memo_key(plugin, merged, partial)
     if key is not None and key in _VALID:
         return ConfigCheck(_VALID[key], ())
-    if validator.validate(merged, update=partial):
+    try:
+        valid = validator.validate(merged, update=partial)
+    except Exception as exc:  # a check_with or coerce function of the schema raised
+        return bad_schema(exc)
+    if valid:
         normalized = dict(validator.document)
         if key is not None and len(_VALID) < _MEMO_SIZE:
             _VALID[key] = normalized

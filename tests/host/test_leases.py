@@ -61,3 +61,15 @@ def test_drain_waits_for_runs_in_flight() -> None:
     assert keeper.drain(5) is True
     worker.join(5)
     assert keeper.in_flight() == 0
+
+
+def test_release_all_tears_down_what_leases_still_hold() -> None:
+    torn: list[str] = []
+    old = _entry("old")
+    keeper = SnapshotKeeper(_snapshot(0, old), lambda e: torn.append(e.name))
+    with keeper.lease():
+        keeper.swap(_snapshot(1), [old])
+        assert torn == []
+        keeper.release_all()  # the host is stopping and the run overstayed its grace
+        assert torn == ["old"]
+    assert torn == ["old"]  # not twice

@@ -122,3 +122,30 @@ def test_config_show_says_when_a_declaration_has_no_config(
         "ScatterCoordinator default (plugin memory):",
         "  (no config)",
     ]
+
+
+def test_a_schema_function_that_raises_is_the_plugin_s_bug_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowstone_host.manifest import plugin_config
+    from flowstone_host.plugins.memory_io import MemoryIOManager
+
+    def explode(field: str, value: object, error: object) -> None:
+        raise ValueError(f"cannot check {value}")
+
+    schema = {"copy": {"type": "boolean", "check_with": explode}}
+    monkeypatch.setattr(MemoryIOManager, "config_schema", schema)
+    monkeypatch.setattr(plugin_config, "_VALID", {})
+    plugin_config._validator.cache_clear()
+    try:
+        path = tmp_path / "io.yaml"
+        path.write_text(
+            "apiVersion: flowstone/v1\nkind: IOManager\nmetadata: {name: default}\n"
+            "spec: {plugin: memory, config: {copy: true}}\n"
+        )
+        report = validate_paths([path], environ={})
+    finally:
+        plugin_config._validator.cache_clear()
+    [issue] = report.issues
+    assert issue.code == "plugin.bad_schema" and "report it to the plugin's author" in issue.message
+    assert "cannot check" not in issue.message and "True" not in issue.message
