@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -25,8 +26,9 @@ class CustomItemReader(ItemReader):
         paged: If true, the function is instead a page function
             ``function(cursor, batch_size, config, deps) -> (items, next_cursor)``: called
             with ``cursor=None`` first, it returns ``next_cursor=None`` on the last page.
-            Cursors must be JSON-safe; ``restore`` resumes from the saved cursor without
-            re-reading anything.
+            Cursors must be JSON-safe. A checkpoint holds the cursor of the page being read
+            and how many of its items were returned; ``restore`` fetches that page again
+            and skips them, so pages must come back the same for the same cursor.
         count: The total number of items, if the author knows it.
     """
 
@@ -46,18 +48,21 @@ class CustomItemReader(ItemReader):
             raise ConfigError("The custom item reader needs config.function ('module:function').")
         self._function: Callable[..., Any] = import_callable(self.config["function"])
         self._paged = bool(self.config.get("paged", False))
-        self._offset = 0  # items returned so far
-        self._cursor: Any = None  # paged: cursor of the next page
-        self._pending: list[Any] = []  # paged: items of a page not yet returned
         self._done = False
+        # iterable mode
+        self._offset = 0  # items returned so far
         self._source: Iterator[Any] | None = None  # the user's iterator, closed by close()
         self._iterator: Iterator[Any] | None = None  # ``_source`` past the restored offset
+        # paged mode
+        self._cursor: Any = None  # the cursor of the next page to fetch
+        self._exhausted = False  # the last page was fetched
+        self._pages: deque[tuple[Any, list[Any]]] = deque()  # (its cursor, items) not all read
+        self._taken = 0  # items of the first page in ``_pages`` already returned
 
     def read(self, batch_size: int) -> Batch:
         if batch_size < 1:
             raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
         items = self._read_paged(batch_size) if self._paged else self._read_iterable(batch_size)
-        self._offset += len(items)
         return Batch(items, self._done)
 
     def _read_iterable(self, batch_size: int) -> list[Any]:
@@ -70,17 +75,29 @@ class CustomItemReader(ItemReader):
         items = list(itertools.islice(self._iterator, batch_size + 1))
         if len(items) <= batch_size:
             self._done = True
-            return items
-        self._iterator = itertools.chain([items.pop()], self._iterator)
+        else:
+            self._iterator = itertools.chain([items.pop()], self._iterator)
+        self._offset += len(items)
         return items
 
     def _read_paged(self, batch_size: int) -> list[Any]:
-        while len(self._pending) < batch_size and not self._done:
-            page, self._cursor = self._function(self._cursor, batch_size, self.config, self.deps)
-            self._pending.extend(page)
-            self._done = self._cursor is None
-        items, self._pending = self._pending[:batch_size], self._pending[batch_size:]
-        self._done = self._done and not self._pending
+        while sum(len(page) for _, page in self._pages) - self._taken < batch_size:
+            if self._exhausted:
+                break
+            cursor = self._cursor
+            page, self._cursor = self._function(cursor, batch_size, self.config, self.deps)
+            self._pages.append((cursor, list(page)))
+            self._exhausted = self._cursor is None
+        items: list[Any] = []
+        while len(items) < batch_size and self._pages:
+            page = self._pages[0][1]
+            chunk = page[self._taken : self._taken + batch_size - len(items)]
+            items.extend(chunk)
+            self._taken += len(chunk)
+            if self._taken >= len(page):
+                self._pages.popleft()
+                self._taken = 0
+        self._done = self._exhausted and not self._pages
         return items
 
     def count(self) -> int | None:
@@ -88,15 +105,18 @@ class CustomItemReader(ItemReader):
         return None if count is None else int(count)
 
     def checkpoint(self) -> dict[str, Any]:
-        if self._paged:
-            return {"cursor": self._cursor, "pending": list(self._pending), "done": self._done}
-        return {"offset": self._offset, "done": self._done}
+        if not self._paged:
+            return {"offset": self._offset, "done": self._done}
+        # the page being read is fetched again on restore: no item is kept here
+        cursor = self._pages[0][0] if self._pages else self._cursor
+        return {"cursor": cursor, "skip": self._taken, "done": self._done}
 
     def restore(self, checkpoint: Mapping[str, Any]) -> None:
         try:
             if self._paged:
-                self._cursor = checkpoint["cursor"]
-                self._pending = list(checkpoint["pending"])
+                self._cursor, self._taken = checkpoint["cursor"], int(checkpoint["skip"])
+                self._pages.clear()
+                self._exhausted = bool(checkpoint["done"])
             else:
                 self._offset = int(checkpoint["offset"])
             self._done = bool(checkpoint["done"])
