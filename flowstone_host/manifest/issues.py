@@ -44,10 +44,6 @@ class Issue:
         """The layer that found the issue: the code's prefix."""
         return self.code.split(".", 1)[0]
 
-    def sort_key(self) -> tuple[str, int, int, int]:
-        """Order issues by file, document, line and column."""
-        return (self.position.file, self.document, self.position.line, self.position.column)
-
     def to_text(self) -> str:
         """Return the ``file:line:col: error[code]: message`` line."""
         where = f" (at {format_path(self.path)})" if self.path else ""

@@ -26,14 +26,10 @@ __all__ = [
     "bundled_schema",
     "manifest_validator",
     "schema_files",
-    "spec_schema_name",
 ]
 
 #: The entry point: the schema of one manifest document.
 ENTRY_SCHEMA = "manifest.schema.json"
-
-_SPEC_SCHEMAS = {"Asset": "asset.schema.json", "HostConfig": "host-config.schema.json"}
-_PLUGIN_SPEC = "plugin-declaration.schema.json"
 
 
 @functools.cache
@@ -73,11 +69,6 @@ def _kinds() -> tuple[str, ...]:
 
 #: Every document kind, plugin kinds first, then ``Asset`` and ``HostConfig``.
 KINDS: tuple[str, ...] = _kinds()
-
-
-def spec_schema_name(kind: str) -> str:
-    """Return the file name of the ``spec`` schema of ``kind``."""
-    return _SPEC_SCHEMAS.get(kind, _PLUGIN_SPEC)
 
 
 def bundled_schema(kind: str | None = None) -> dict[str, Any]:

@@ -134,9 +134,7 @@ class ValidationCache:
     ) -> tuple[Source, tuple[Issue, ...]]:
         """Return ``document`` interpolated, and its problems; the same objects while
         neither the document nor the variables it reads change."""
-        hit = self._sources.get(id(document))
-        if hit is not None and hit.document is not document:
-            hit = None  # the id of a document since freed
+        hit = self._sources.get(id(document))  # the entry holds the document: ids never clash
         names = hit.names if hit is not None else referenced(document.data["spec"])
         inputs = (layer, label, *((n, environ.get(n), allowed(n)) for n in sorted(names)))
         if hit is not None and hit.inputs == inputs:

@@ -19,6 +19,7 @@ for positions.
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -164,8 +165,8 @@ def read_bytes(raw: bytes, file: str, limits: ReadLimits = DEFAULT_LIMITS) -> Re
         return _failed(file, "io.too_large", _too_large(len(raw), limits))
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return _not_utf8(file, raw, exc.start)
+    except UnicodeDecodeError as exc:  # its offset does not count a byte-order mark
+        return _not_utf8(file, raw, exc.start + (3 if raw.startswith(codecs.BOM_UTF8) else 0))
     return read_text(text, file, limits)
 
 

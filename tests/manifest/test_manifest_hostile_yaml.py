@@ -144,3 +144,11 @@ def test_every_yaml_test_suite_case_gives_a_clean_error() -> None:
             assert issue.code.split(".")[0] in {"io", "yaml", "shape", "env", "ref", "plugin"}
             assert "Traceback" not in issue.message
     assert time.perf_counter() - start < 20
+
+
+def test_a_bad_byte_after_a_byte_order_mark_is_located_right() -> None:
+    from flowstone_host.manifest.yaml_reader import read_bytes
+
+    [issue] = read_bytes(b'\xef\xbb\xbfa: 1\nb: "\xff"\n', "bom.yaml").issues
+    assert (issue.position.line, issue.position.column) == (2, 5)
+    assert "byte 0xff" in issue.message
