@@ -16,6 +16,11 @@ Grammar::
 
 So ``"eu-west"`` stays ``eu-west``, ``date(2024, 1, 31)`` is ``~d2024-01-31`` and
 ``("eu", 7)`` is ``(eu!~i7)``.
+
+Two limits: keys differ by case (``eu`` and ``EU``), so they are safe as file names only
+on case-sensitive file systems; and an aware datetime at an ambiguous local time (a
+clock set back) comes back in UTC, which Python's comparison rules (PEP 495) may call
+unequal to the original: partition by UTC or naive datetimes, or by dates.
 """
 
 from __future__ import annotations
