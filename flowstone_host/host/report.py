@@ -104,7 +104,8 @@ class DeclarationState:
             ``entry`` is the previous one) or ``unhealthy`` (its last health check failed).
         reason: Why it is failed or unhealthy.
         health: The last health check's result, and when it ran (epoch seconds).
-        facts: What is known of its plugin (distribution, version) when no entry loaded.
+        facts: What is known of its plugin (distribution, version) when this version did
+            not load; ``/status`` then shows the running previous version under ``running``.
     """
 
     model: Declaration | Asset
@@ -130,7 +131,9 @@ class DeclarationState:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form for /status, config redacted."""
-        meta = dict(self.entry.metadata) if self.entry else dict(self.facts)
+        # a failed new version whose previous one still runs: describe each on its own
+        running = self.entry if self.state == "failed" else None
+        meta = dict(self.entry.metadata) if self.entry and not running else dict(self.facts)
         data: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
@@ -151,6 +154,13 @@ class DeclarationState:
             )
         else:
             data["io_manager"] = self.model.io_manager
+        if running is not None:
+            data["running"] = {
+                "plugin": running.plugin,
+                "distribution": running.metadata.get("distribution"),
+                "version": running.metadata.get("version"),
+                "source": running.source,
+            }
         data["health"] = _health(self.health, self.checked_at)
         return data
 

@@ -125,7 +125,8 @@ class Transaction:
             reason = f"new version is unhealthy: {health.reason}"
             teardown_entry(entry)
             self.changes.append(Change(*key, "failed", reason, kept=True))
-            return DeclarationState(declaration, previous, "failed", reason)
+            facts = {k: entry.metadata.get(k) for k in ("distribution", "version")}
+            return DeclarationState(declaration, previous, "failed", reason, facts=facts)
         if previous is not None:
             self.retired.append(previous)
         self.added.append(entry)

@@ -233,6 +233,9 @@ def test_a_failed_new_version_keeps_the_previous_instance(tree: Tree, make_host:
     assert host.snapshot().resources.resolve("db").handle is handle
     state = next(d for d in host.status()["declarations"] if d["name"] == "db")
     assert state["state"] == "failed" and "refuses to start" in state["reason"]
+    assert state["config"]["fail_setup"] is True  # the version that failed...
+    assert state["running"]["source"].endswith("a.yaml:3:18")  # ...and the one still running
+    assert state["running"]["distribution"] == "flowstone-fixture-plugins"
     assert host.ready()[0] is False
     assert _actions(report)["Resource/cache"] == "replaced"
 
