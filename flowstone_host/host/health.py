@@ -82,7 +82,7 @@ class HealthChecker:
     def check_all(self) -> None:
         """Check every live declaration and publish what changed."""
         for state in self._states():
-            if state.entry is not None and state.state != "failed":
+            if state.entry is not None:  # a failed new version's predecessor still serves
                 self.observe(state, self.check(state.entry))
         self.publish_states()
 
@@ -92,8 +92,9 @@ class HealthChecker:
             return
         previous = state.health
         state.record(health)
-        state.state = "active" if health.healthy else "unhealthy"
-        state.reason = None if health.healthy else health.reason
+        if state.state != "failed":  # "failed" speaks of the new version: it stays
+            state.state = "active" if health.healthy else "unhealthy"
+            state.reason = None if health.healthy else health.reason
         if previous is None or previous.healthy != health.healthy:
             self._announce(state, health, flipped=previous is not None)
 
