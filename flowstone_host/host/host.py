@@ -290,13 +290,14 @@ class Host:
         return not self._stopping
 
     def ready(self) -> tuple[bool, list[str]]:
-        """Whether the first load finished and every declared resource is healthy, and why not."""
+        """Whether the first load finished and every declared resource has a healthy live
+        instance, and why not."""
         if self._last is None:
             return False, ["the first load has not finished"]
         reasons = [
             f"resource {s.name!r} is {s.state}: {s.reason}"
             for s in self._states.values()
-            if s.kind == "Resource" and s.state != "active"
+            if s.kind == "Resource" and not _serving(s)
         ]
         if self._stopping:
             reasons.insert(0, "the host is stopping")
@@ -329,6 +330,12 @@ class Host:
             "last_reload": self._last.to_dict() if self._last else None,
             "watcher": self._watcher.health if self._watcher is not None else None,
         }
+
+
+def _serving(state: DeclarationState) -> bool:
+    """Whether a live instance serves and its last health check (if any) passed; a failed
+    new version whose predecessor still runs healthy does not make the host unready."""
+    return state.entry is not None and (state.health is None or state.health.healthy)
 
 
 class Tickets:
