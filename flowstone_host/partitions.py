@@ -18,9 +18,9 @@ So ``"eu-west"`` stays ``eu-west``, ``date(2024, 1, 31)`` is ``~d2024-01-31`` an
 ``("eu", 7)`` is ``(eu!~i7)``.
 
 Two limits: keys differ by case (``eu`` and ``EU``), so they are safe as file names only
-on case-sensitive file systems; and an aware datetime at an ambiguous local time (a
-clock set back) comes back in UTC, which Python's comparison rules (PEP 495) may call
-unequal to the original: partition by UTC or naive datetimes, or by dates.
+on case-sensitive file systems; and an aware datetime at an ambiguous or skipped local
+time (a clock change) is refused, since Python's comparison rules (PEP 495) never count it
+equal to its instant in UTC: partition by UTC or naive datetimes, or by dates.
 """
 
 from __future__ import annotations
@@ -116,6 +116,12 @@ def _encode_text(text: str) -> str:
 def _encode_datetime(value: dt.datetime) -> str:
     suffix = ""
     if value.utcoffset() is not None:
+        if value.replace(fold=1 - value.fold).utcoffset() != value.utcoffset():
+            raise ValidationError(
+                f"Partition {value!r} is at an ambiguous or skipped local time (a clock "
+                "change), which Python never counts equal to the same instant in UTC; use a "
+                "UTC or naive datetime, or a date."
+            )
         try:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         except OverflowError:
