@@ -8,6 +8,7 @@ the manifests whose access :attr:`HostConfig.env_allow` restricts.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import os
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import interpolate
+from ..config import FieldPath, Interpolated, has_path, interpolate
 from ..errors import ConfigError
 from .issues import Issue, Position
 from .schema import schema_files
 from .shape import shape_issues
-from .yaml_reader import read_file
+from .yaml_reader import YamlDocument, read_file
 
 __all__ = ["Admin", "Health", "HostConfig", "Reload", "Sandbox", "read_host_config"]
 
@@ -137,22 +138,55 @@ def read_host_config(
     """
     result = read_file(path)
     issues = list(result.issues)
-    documents = [d for d in result.documents if not _add(issues, shape_issues(d))]
+    documents: list[YamlDocument] = []
+    for document in result.documents:
+        # a value still reading ${VAR} is checked once it is substituted, below
+        found = [i for i in shape_issues(document) if not _reads_env(document, i.path)]
+        issues.extend(found)
+        if not found:
+            documents.append(document)
     if not issues and (len(documents) != 1 or documents[0].data["kind"] != "HostConfig"):
         issues.append(_not_host_config(str(path), result.documents))
     if issues:
         raise _config_error(str(path), issues)
-    interpolated = interpolate(
-        documents[0].data["spec"], os.environ if environ is None else environ
-    )
-    if interpolated.problems:
-        doc = documents[0]
-        issues = [
-            Issue(doc.position(("spec", *p.path)), ("spec", *p.path), p.code, p.message)
-            for p in interpolated.problems
-        ]
+    doc = documents[0]
+    interpolated = interpolate(doc.data["spec"], os.environ if environ is None else environ)
+    issues = [
+        Issue(doc.position(("spec", *p.path)), ("spec", *p.path), p.code, p.message)
+        for p in interpolated.problems
+    ]
+    if not issues:
+        issues = _substituted_shape_issues(doc, interpolated)
+    if issues:
         raise _config_error(str(path), issues)
     return _build(interpolated.value, Path(path).resolve().parent, Path(path))
+
+
+def _reads_env(document: YamlDocument, path: FieldPath) -> bool:
+    value: Any = document.data
+    for part in path:
+        if not has_path(value, (part,)):
+            return False
+        value = value[part]
+    return isinstance(value, str) and "${" in value
+
+
+def _substituted_shape_issues(doc: YamlDocument, interpolated: Interpolated) -> list[Issue]:
+    """Shape-check the values ``${VAR}`` produced; never show one from the environment."""
+    resolved = dataclasses.replace(doc, data={**doc.data, "spec": interpolated.value})
+    from_env = {("spec", *p) for p in interpolated.env_paths}
+    issues = []
+    for issue in shape_issues(resolved):
+        if not _reads_env(doc, issue.path):
+            continue  # reported, or not, by the first check
+        if issue.path in from_env:
+            message = (
+                "The value this reads from the environment is not valid here; check the "
+                "variable (its value is not shown)."
+            )
+            issue = dataclasses.replace(issue, message=message)
+        issues.append(issue)
+    return issues
 
 
 def _add(issues: list[Issue], found: list[Issue]) -> bool:

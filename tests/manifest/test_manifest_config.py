@@ -149,3 +149,38 @@ def test_a_schema_function_that_raises_is_the_plugin_s_bug_not_a_crash(
     [issue] = report.issues
     assert issue.code == "plugin.bad_schema" and "report it to the plugin's author" in issue.message
     assert "cannot check" not in issue.message and "True" not in issue.message
+
+
+def _host_yaml(tmp_path: Path, spec: str) -> Path:
+    path = tmp_path / "host.yaml"
+    path.write_text(
+        f"apiVersion: flowstone/v1\nkind: HostConfig\nmetadata: {{name: h}}\nspec:\n{spec}"
+    )
+    return path
+
+
+def test_host_config_values_may_come_from_the_environment_and_are_checked_after(
+    tmp_path: Path,
+) -> None:
+    from flowstone_host import ConfigError
+
+    path = _host_yaml(tmp_path, "  admin: {listen: '${FLOWSTONE_LISTEN:-127.0.0.1:9999}'}\n")
+    assert read_host_config(path, environ={}).admin.listen == "127.0.0.1:9999"
+    assert (
+        read_host_config(path, environ={"FLOWSTONE_LISTEN": "0.0.0.0:1"}).admin.listen
+        == "0.0.0.0:1"
+    )
+    with pytest.raises(ConfigError) as info:
+        read_host_config(path, environ={"FLOWSTONE_LISTEN": "hunter2 not an address"})
+    [issue] = info.value.details["issues"]
+    assert (issue["line"], issue["code"]) == (5, "shape.pattern")
+    assert "hunter2" not in info.value.message and "not shown" in issue["message"]
+
+
+def test_an_empty_folder_from_the_environment_is_refused(tmp_path: Path) -> None:
+    from flowstone_host import ConfigError
+
+    path = _host_yaml(tmp_path, "  plugins_dir: '${FLOWSTONE_DIR:-}'\n")
+    with pytest.raises(ConfigError) as info:
+        read_host_config(path, environ={})
+    assert info.value.details["issues"][0]["path"] == "spec.plugins_dir"
