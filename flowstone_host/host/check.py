@@ -55,7 +55,10 @@ def check_declarations(
     everything = sorted([*loadable, *manifests.unloadable.values()], key=lambda p: _place(p[0]))
     for declaration, unloadable in everything:
         if unloadable is not None:
-            yield CheckResult(declaration, "failed", unloadable, *_facts(declaration))
+            facts = entry_points.provenance(declaration.namespace, declaration.plugin)
+            yield CheckResult(
+                declaration, "failed", unloadable, facts.get("distribution"), facts.get("version")
+            )
             continue
         try:
             entry = loader.load(declaration)
@@ -83,8 +86,3 @@ def check_declarations(
 def _place(declaration: Declaration) -> tuple[str, int]:
     source = declaration.source
     return (source.file, source.line) if source else ("", 0)
-
-
-def _facts(declaration: Declaration) -> tuple[str | None, str | None]:
-    info = entry_points.find(declaration.namespace, declaration.plugin)
-    return (info.distribution, info.version) if info else (None, None)

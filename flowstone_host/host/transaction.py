@@ -77,11 +77,11 @@ class Transaction:
         for key, declaration in _in_dependency_order(self._desired.declarations):
             missing = self._missing_resources(declaration)
             if missing:
-                self.states[key] = self._failed(key, declaration, missing, _facts(declaration))
+                self.states[key] = self._failed(key, declaration, missing, _provenance(declaration))
             else:
                 self.states[key] = self._declaration(key, declaration)
         for key, (declaration, reason) in self._desired.unloadable.items():
-            self.states[key] = self._failed(key, declaration, reason, _facts(declaration))
+            self.states[key] = self._failed(key, declaration, reason, _provenance(declaration))
         for name, asset in self._desired.assets.items():
             self.states["Asset", name] = self._asset(asset)
         for key, old in self._live.items():
@@ -189,10 +189,8 @@ class Transaction:
         return None
 
 
-def _facts(declaration: Declaration) -> dict[str, Any]:
-    """What the installed entry points say of a declaration's plugin."""
-    info = entry_points.find(declaration.namespace, declaration.plugin)
-    return {"distribution": info.distribution, "version": info.version} if info else {}
+def _provenance(declaration: Declaration) -> dict[str, str]:
+    return entry_points.provenance(declaration.namespace, declaration.plugin)
 
 
 def _in_dependency_order(

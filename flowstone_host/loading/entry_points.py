@@ -25,7 +25,7 @@ from stevedore import ExtensionManager, NamedExtensionManager
 
 from ..errors import NotFound, PluginLoadError, PluginRefused
 
-__all__ = ["EntryPointInfo", "discover", "find", "load_class", "refresh"]
+__all__ = ["EntryPointInfo", "discover", "find", "load_class", "provenance", "refresh"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,14 @@ def discover(namespace: str) -> tuple[EntryPointInfo, ...]:
 def find(namespace: str, name: str) -> EntryPointInfo | None:
     """Return the entry point ``name`` of ``namespace``, or ``None``."""
     return _by_name(namespace).get(name)
+
+
+def provenance(namespace: str, name: str) -> dict[str, str]:
+    """Return ``{"distribution": ..., "version": ...}`` of entry point ``name``, as far as
+    known (empty when no such entry point is installed)."""
+    info = find(namespace, name)
+    facts = {"distribution": info.distribution, "version": info.version} if info else {}
+    return {k: v for k, v in facts.items() if v}
 
 
 @functools.cache

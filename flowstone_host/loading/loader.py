@@ -107,10 +107,8 @@ class PluginLoader:
             "kind": declaration.kind,
             "name": declaration.name,
             "plugin": declaration.plugin,
+            **entry_points.provenance(declaration.namespace, declaration.plugin),
         }
-        info = entry_points.find(CONTRACTS[declaration.kind].namespace, declaration.plugin)
-        if info is not None:
-            context.update(distribution=info.distribution, version=info.version)
         try:
             return self._load(declaration)
         except FlowStoneError as exc:
