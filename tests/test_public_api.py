@@ -11,7 +11,7 @@ PUBLIC = {
     # contracts and their value types
     "IOManager", "ItemReader", "ScatterCoordinator", "ParallelCoordinator",
     "RoutingCoordinator", "Resource", "Executor", "TelemetryEmitter",
-    "Batch", "BarrierStatus", "ExecutionStatus", "Health",
+    "Batch", "BarrierStatus", "ExecutionStatus", "Health", "Recorded",
     # errors
     "FlowStoneError", "NotFound", "NotSupported", "Conflict", "ValidationError", "ConfigError",
     "PermissionDenied", "Unavailable", "Timeout", "StorageError", "PluginLoadError",

@@ -9,7 +9,7 @@ from .resource import Resource
 from .routing import RoutingCoordinator
 from .scatter import ScatterCoordinator, check_tolerated, threshold_exceeded
 from .telemetry_emitter import TelemetryEmitter
-from .types import BarrierStatus, Batch, ExecutionStatus, Health
+from .types import BarrierStatus, Batch, ExecutionStatus, Health, Recorded
 from .versions import CONTRACTS, Compatibility, Contract, check_compatibility, contract_for
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "ParallelCoordinator",
     "Partition",
     "Plugin",
+    "Recorded",
     "Resource",
     "RoutingCoordinator",
     "ScatterCoordinator",

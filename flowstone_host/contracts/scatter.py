@@ -6,10 +6,10 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import NotSupported, ValidationError
 from .io_manager import Partition
 from .plugin import Plugin
-from .types import BarrierState, BarrierStatus
+from .types import BarrierState, BarrierStatus, Recorded
 
 __all__ = ["ScatterCoordinator", "check_tolerated", "threshold_exceeded"]
 
@@ -77,6 +77,20 @@ class ScatterCoordinator(Plugin):
     - ``gather`` returns ``{key: result}`` for every completed key, failed keys excluded.
     - An unknown barrier id raises :class:`~flowstone_host.NotFound` from every method.
     - Methods are safe to call from several threads (and, for shared backends, processes).
+
+    Durable runs (optional methods; a coordinator that keeps state for the life of one
+    process may implement them in memory, one that cannot raises ``NotSupported``):
+
+    - ``find_barrier(run_id, asset, partition)`` returns the id ``create_barrier`` made for
+      them, so a restarted run finds its barrier again.
+    - ``save_checkpoint`` then ``load_checkpoint`` returns the saved reader checkpoint; the
+      runtime saves one only after the keys of every item it covers are inserted and
+      finished, so resuming from it loses no item.
+    - ``finished_keys(id, keys)`` returns those of ``keys`` that have an outcome, so a
+      resumed run skips them.
+    - ``record_outcomes`` records many outcomes with the same semantics as ``complete`` and
+      ``fail`` one by one (completions first); shared backends override it to do so in one
+      transaction, and to say exactly which call moved the barrier to a finished state.
     """
 
     @abstractmethod
@@ -158,3 +172,63 @@ class ScatterCoordinator(Plugin):
         Raises:
             NotFound: unknown barrier.
         """
+
+    def record_outcomes(
+        self,
+        barrier_id: str,
+        completed: Mapping[str, Any] | None = None,
+        failed: Mapping[str, Any] | None = None,
+    ) -> Recorded:
+        """Record ``{key: result}`` completions, then ``{key: error}`` failures.
+
+        The default calls :meth:`complete` and :meth:`fail` once per key; its
+        ``transitioned`` is exact only within one process. Backends shared by processes
+        override it.
+
+        Raises:
+            NotFound: unknown barrier, or a key never inserted.
+        """
+        before = self.status(barrier_id)
+        state: BarrierState = before.status
+        for key, result in (completed or {}).items():
+            state = self.complete(barrier_id, key, result)
+        for key, error in (failed or {}).items():
+            state = self.fail(barrier_id, key, error)
+        after = self.status(barrier_id)
+        counted = after.completed + after.failed - before.completed - before.failed
+        return Recorded(state, counted, not before.finished and after.finished)
+
+    def find_barrier(self, run_id: str, asset: str, partition: Partition) -> str | None:
+        """Return the barrier created for ``(run_id, asset, partition)``, or ``None``.
+
+        Raises:
+            NotSupported: the coordinator cannot find barriers again (the default).
+        """
+        raise NotSupported(f"{type(self).__name__} cannot find a run's barrier again.")
+
+    def save_checkpoint(self, barrier_id: str, checkpoint: Mapping[str, Any] | None) -> None:
+        """Store the reader checkpoint (JSON-safe) from which a resumed run reads on.
+
+        Raises:
+            NotFound: unknown barrier.
+            NotSupported: the coordinator keeps no checkpoint (the default).
+        """
+        raise NotSupported(f"{type(self).__name__} keeps no reader checkpoint.")
+
+    def load_checkpoint(self, barrier_id: str) -> dict[str, Any] | None:
+        """Return the last checkpoint saved, or ``None`` when none was.
+
+        Raises:
+            NotFound: unknown barrier.
+            NotSupported: the coordinator keeps no checkpoint (the default).
+        """
+        raise NotSupported(f"{type(self).__name__} keeps no reader checkpoint.")
+
+    def finished_keys(self, barrier_id: str, keys: Iterable[str]) -> set[str]:
+        """Return the keys among ``keys`` that already have an outcome.
+
+        Raises:
+            NotFound: unknown barrier.
+            NotSupported: the coordinator cannot tell (the default).
+        """
+        raise NotSupported(f"{type(self).__name__} cannot report finished keys.")

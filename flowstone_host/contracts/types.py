@@ -14,6 +14,7 @@ __all__ = [
     "ExecutionState",
     "ExecutionStatus",
     "Health",
+    "Recorded",
 ]
 
 BarrierState = Literal["pending", "complete", "threshold_exceeded", "cancelled"]
@@ -54,6 +55,22 @@ class BarrierStatus:
     def finished(self) -> bool:
         """Whether the barrier will change no more."""
         return self.status != "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What one :meth:`~flowstone_host.ScatterCoordinator.record_outcomes` call did.
+
+    Attributes:
+        state: The barrier's status after recording.
+        counted: How many of the given outcomes were new (a duplicate counts 0).
+        transitioned: Whether this very call moved the barrier from ``pending`` to a
+            finished state; across every caller, exactly one call sees it.
+    """
+
+    state: BarrierState
+    counted: int
+    transitioned: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,8 @@ class Contract:
         return f">={self.minimum},<{major + 1}.0.0"
 
 
-def _contract(kind: str, registry: str, abc: type[Plugin]) -> Contract:
-    return Contract(kind, registry, f"flowstone.{registry}", abc)
+def _contract(kind: str, registry: str, abc: type[Plugin], current: str = "1.0.0") -> Contract:
+    return Contract(kind, registry, f"flowstone.{registry}", abc, current)
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -61,7 +61,8 @@ CONTRACTS: dict[str, Contract] = {
     for c in (
         _contract("IOManager", "io_managers", IOManager),
         _contract("ItemReader", "item_readers", ItemReader),
-        _contract("ScatterCoordinator", "scatter_coordinators", ScatterCoordinator),
+        # 1.1: the optional durable-run methods (find_barrier, checkpoints, record_outcomes)
+        _contract("ScatterCoordinator", "scatter_coordinators", ScatterCoordinator, "1.1.0"),
         _contract("ParallelCoordinator", "parallel_coordinators", ParallelCoordinator),
         _contract("RoutingCoordinator", "routing_coordinators", RoutingCoordinator),
         _contract("Resource", "resources", Resource),
