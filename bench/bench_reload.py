@@ -1,6 +1,6 @@
 """The host's hot reload: rename-to-active latency, and what reusing unchanged declarations saves.
 
-1. **Rename to active.** The daemon's own wiring (:class:`~flowstone_host.host.daemon.Daemon`:
+1. **Rename to active.** The daemon's own wiring (:class:`~flowstone_host.daemon.runner.Daemon`:
    watcher, debounce, ``Host.reload``) without its HTTP server, in this process: an editor's
    atomic save of a manifest declaring a new IO manager, timed until the reload that made it
    resolvable in ``host.snapshot()`` ends (its ``("flowstone", "reload", "stop")`` telemetry
@@ -32,8 +32,8 @@ from bench._common import (
     watchdog_rename_floor,
 )
 from flowstone_host import telemetry
-from flowstone_host.host.daemon import Daemon
-from flowstone_host.host.host import Host
+from flowstone_host.daemon.runner import Daemon
+from flowstone_host.host.lifecycle import Host
 from flowstone_host.manifest.host_config import HostConfig, read_host_config
 
 TRIALS = 20

@@ -17,7 +17,7 @@ from bench._common import (
     print_results,
     watchdog_rename_floor,
 )
-from flowstone_host.host.watcher import ManifestWatcher, Trigger
+from flowstone_host.daemon.watcher import ManifestWatcher, Trigger
 
 TRIALS = 30
 DEBOUNCE_S = 0.2

@@ -44,7 +44,7 @@ def __getattr__(name: str) -> object:
     # Host pulls in the manifest, loading and daemon machinery: import it on first use, so
     # that plugins importing the contracts stay light.
     if name == "Host":
-        from .host.host import Host
+        from .host.lifecycle import Host
 
         return Host
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from flowstone_host import telemetry
-from flowstone_host.host.host import Host
-from flowstone_host.host.manifests import ManifestTree
+from flowstone_host.host.lifecycle import Host
+from flowstone_host.host.manifest_tree import ManifestTree
 from flowstone_host.manifest.host_config import read_host_config
 
 
@@ -465,7 +465,7 @@ def test_an_unreadable_file_keeps_its_last_good_version(
 ) -> None:
     import builtins
 
-    from flowstone_host.host import manifests
+    from flowstone_host.host import manifest_tree as manifests
 
     path = tree.write("a.yaml", tree.io("warehouse"))
     host = make_host()
@@ -517,7 +517,7 @@ def test_an_asset_does_not_fall_back_to_memory_when_its_default_cannot_load(
 
 
 def test_a_person_s_request_is_covered_only_by_a_person_s_reload() -> None:
-    from flowstone_host.host.host import Tickets
+    from flowstone_host.host.lifecycle import Tickets
 
     tickets = Tickets()
     person = tickets.take(manual=True)  # made while another reload runs

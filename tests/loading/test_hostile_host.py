@@ -30,7 +30,7 @@ from loader_helpers import (
 from sandbox_helpers import requires_hostile, wait_until
 
 from flowstone_host import FlowStoneError
-from flowstone_host.host.host import Host
+from flowstone_host.host.lifecycle import Host
 from flowstone_host.host.report import ReloadReport
 from flowstone_host.manifest.model import Declaration
 

@@ -28,7 +28,7 @@ from flowstone_host import (
     Timeout,
     Unavailable,
 )
-from flowstone_host.host.host import Host
+from flowstone_host.host.lifecycle import Host
 from flowstone_host.loading.isolation.process import BASE_ENVIRONMENT
 from flowstone_host.loading.loader import PluginLoader, teardown_entry
 from flowstone_host.loading.probe import ProbeCache

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from flowstone_host.host.admin_client import AdminClient, AdminReply
+from flowstone_host.daemon.client import AdminClient, AdminReply
 
 pytestmark = [
     pytest.mark.integration,

@@ -17,7 +17,7 @@ from fakes import FakeHost
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowstone_host import ConfigError, NotFound, Unavailable, telemetry
-from flowstone_host.host.admin import MAX_BODY_BYTES, AdminServer, local_url, parse_listen
+from flowstone_host.daemon.admin import MAX_BODY_BYTES, AdminServer, local_url, parse_listen
 
 Serve = Callable[..., AdminServer]
 
@@ -314,7 +314,7 @@ def test_port_0_picks_a_free_port_logged_and_stop_closes_it(
     server = AdminServer(host, "127.0.0.1:0")
     with pytest.raises(RuntimeError, match="not started"):
         _ = server.address
-    with caplog.at_level(logging.INFO, logger="flowstone_host.host.admin"):
+    with caplog.at_level(logging.INFO, logger="flowstone_host.daemon.admin"):
         server.start()
     address = server.address
     assert address[0] == "127.0.0.1" and address[1] > 0

@@ -8,6 +8,8 @@ command down. Probes run a few at a time.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,9 +19,10 @@ from ..errors import FlowStoneError
 from ..loading import entry_points
 from ..loading.limits import Limits
 from ..loading.probe import probe_import
-from .host_config import HostConfig
+from ..manifest.host_config import HostConfig
+from .common import Subparsers, add_command, host_config
 
-__all__ = ["list_plugins"]
+__all__ = ["list_plugins", "register"]
 
 
 def list_plugins(host: HostConfig) -> Iterator[str]:
@@ -62,3 +65,30 @@ def _verdict(
     if status.status == "legacy":
         return "contract not declared: legacy, accepted with a warning"
     return f"contract {declared}: compatible"
+
+
+def register(sub: Subparsers) -> None:
+    add_command(
+        sub,
+        "plugins",
+        _plugins,
+        help="list installed plugins per namespace, with versions and compatibility",
+        description=(
+            "List every entry point in the flowstone.* namespaces with its distribution,\n"
+            "version, contract version and whether this host can run it. Each plugin is\n"
+            "imported in a throwaway probe process, never in this one."
+        ),
+    )
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from ..errors import FlowStoneError
+
+    try:
+        host = host_config(args)
+    except FlowStoneError as exc:
+        print(f"flowstone-host plugins: error: {exc.message}", file=sys.stderr)
+        return 2
+    for line in list_plugins(host):
+        print(line)
+    return 0

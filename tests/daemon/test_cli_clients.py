@@ -12,8 +12,8 @@ from fakes import FakeHost
 
 from flowstone_host import ConfigError
 from flowstone_host.cli import main
-from flowstone_host.host.admin import AdminServer
-from flowstone_host.host.admin_client import AdminClient, listen_url
+from flowstone_host.daemon.admin import AdminServer
+from flowstone_host.daemon.client import AdminClient, listen_url
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from watchdog.events import (
     FileSystemEvent,
 )
 
-from flowstone_host.host.watcher import (
+from flowstone_host.daemon.watcher import (
     POLL_INTERVAL_S,
     ManifestWatcher,
     Mode,

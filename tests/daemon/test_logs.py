@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from flowstone_host.host.logs import JsonFormatter, configure_logging
+from flowstone_host.daemon.logs import JsonFormatter, configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flowstone_host.host.watcher import ManifestWatcher, Trigger, WatchdogSource
+from flowstone_host.daemon.watcher import ManifestWatcher, Trigger, WatchdogSource
 
 pytestmark = pytest.mark.skipif(not Path("/proc/sys/fs/inotify").exists(), reason="inotify")
 

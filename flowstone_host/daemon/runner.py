@@ -15,10 +15,10 @@ import signal
 import threading
 from types import FrameType
 
+from ..host.lifecycle import Host
 from ..loading.isolation.process import kill_all
 from ..manifest.host_config import HostConfig
 from .admin import AdminServer
-from .host import Host
 from .watcher import ManifestWatcher
 
 __all__ = ["Daemon"]

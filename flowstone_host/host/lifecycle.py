@@ -34,7 +34,7 @@ from ..registry import Entry, Snapshot
 from ..telemetry import attach_emitter, detach, span
 from .health import HealthChecker
 from .leases import SnapshotKeeper
-from .manifests import ManifestTree, Reading
+from .manifest_tree import ManifestTree, Reading
 from .metrics import HostMetrics
 from .report import DeclarationState, Outcome, ReloadReport
 from .transaction import Transaction
