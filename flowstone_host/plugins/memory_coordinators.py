@@ -2,10 +2,17 @@
 
 They keep every invariant of their contracts; state lives as long as the plugin instance.
 Shared or durable coordination needs the SQLite or PostgreSQL coordinators.
+
+The scatter coordinator also implements the optional durable-run methods for the life of
+the process: ``find_barrier``, reader checkpoints, ``finished_keys``, and a
+``record_outcomes`` that records a whole batch under its one lock, so its ``counted`` and
+``transitioned`` are exact among any number of threads (every key of the batch is checked
+first: an unknown key records nothing).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -21,6 +28,7 @@ from ..contracts.types import (
     BranchState,
     ExecutionState,
     ExecutionStatus,
+    Recorded,
 )
 from ..errors import Conflict, NotFound, ValidationError
 from ..partitions import partition_key
@@ -36,6 +44,15 @@ class _Barrier:
     errors: dict[str, Any] = field(default_factory=dict)
     final: bool = False
     state: BarrierState = "pending"
+    checkpoint: dict[str, Any] | None = None
+
+    def add(self, key: str, succeeded: bool, value: Any) -> bool:
+        """Record ``key``'s first outcome while pending; return whether it counted."""
+        if self.state != "pending" or key in self.results or key in self.errors:
+            return False
+        (self.results if succeeded else self.errors)[key] = value
+        self.settle()
+        return True
 
     def settle(self) -> BarrierState:
         if self.state == "pending":
@@ -50,7 +67,7 @@ class _Barrier:
 class MemoryScatterCoordinator(ScatterCoordinator):
     """Scatter barriers in a dict, guarded by one lock."""
 
-    contract_version = "1.0.0"
+    contract_version = "1.1.0"
     plugin_version = "1.0.0"
     config_schema: ClassVar[dict[str, Any]] = {}  # no settings: any config key is a typo
 
@@ -58,6 +75,7 @@ class MemoryScatterCoordinator(ScatterCoordinator):
         super().__init__(config)
         self._lock = threading.Lock()
         self._barriers: dict[str, _Barrier] = {}
+        self._by_run: dict[tuple[str, str, str], str] = {}
 
     def create_barrier(
         self,
@@ -69,9 +87,11 @@ class MemoryScatterCoordinator(ScatterCoordinator):
         **opts: Any,
     ) -> str:
         barrier = _Barrier(check_tolerated(tolerated_failures))
+        place = (str(run_id), str(asset), partition_key(partition))
         barrier_id = f"{run_id}:{uuid.uuid4().hex}"
         with self._lock:
             self._barriers[barrier_id] = barrier
+            self._by_run[place] = barrier_id
         return barrier_id
 
     def _get(self, barrier_id: str) -> _Barrier:
@@ -90,18 +110,18 @@ class MemoryScatterCoordinator(ScatterCoordinator):
             barrier.final = final
             barrier.settle()
 
+    @staticmethod
+    def _require_keys(barrier_id: str, barrier: _Barrier, keys: Iterable[str]) -> None:
+        for key in keys:
+            if key not in barrier.keys:
+                raise NotFound(f"Key {key!r} was never inserted into barrier {barrier_id!r}.")
+
     def _record(self, barrier_id: str, key: str, succeeded: bool, value: Any) -> BarrierState:
         with self._lock:
             barrier = self._get(barrier_id)
-            if key not in barrier.keys:
-                raise NotFound(f"Key {key!r} was never inserted into barrier {barrier_id!r}.")
-            if (
-                barrier.state == "pending"
-                and key not in barrier.results
-                and key not in barrier.errors
-            ):
-                (barrier.results if succeeded else barrier.errors)[key] = value
-            return barrier.settle()
+            self._require_keys(barrier_id, barrier, (key,))
+            barrier.add(key, succeeded, value)
+            return barrier.state
 
     def complete(self, barrier_id: str, key: str, result: Any) -> BarrierState:
         return self._record(barrier_id, str(key), True, result)  # keys are stored as str
@@ -123,6 +143,41 @@ class MemoryScatterCoordinator(ScatterCoordinator):
         with self._lock:
             b = self._get(barrier_id)
             return BarrierStatus(b.state, len(b.results), len(b.errors), len(b.keys))
+
+    def record_outcomes(
+        self,
+        barrier_id: str,
+        completed: Mapping[str, Any] | None = None,
+        failed: Mapping[str, Any] | None = None,
+    ) -> Recorded:
+        outcomes = [(str(k), True, v) for k, v in (completed or {}).items()]
+        outcomes += [(str(k), False, v) for k, v in (failed or {}).items()]
+        with self._lock:
+            barrier = self._get(barrier_id)
+            self._require_keys(barrier_id, barrier, (key for key, _, _ in outcomes))
+            before = barrier.state
+            counted = sum(barrier.add(key, ok, value) for key, ok, value in outcomes)
+            return Recorded(barrier.state, counted, before != barrier.state)
+
+    def find_barrier(self, run_id: str, asset: str, partition: Any) -> str | None:
+        place = (str(run_id), str(asset), partition_key(partition))
+        with self._lock:
+            return self._by_run.get(place)
+
+    def save_checkpoint(self, barrier_id: str, checkpoint: Mapping[str, Any] | None) -> None:
+        saved = None if checkpoint is None else copy.deepcopy(dict(checkpoint))
+        with self._lock:
+            self._get(barrier_id).checkpoint = saved
+
+    def load_checkpoint(self, barrier_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return copy.deepcopy(self._get(barrier_id).checkpoint)
+
+    def finished_keys(self, barrier_id: str, keys: Iterable[str]) -> set[str]:
+        wanted = [str(k) for k in keys]
+        with self._lock:
+            b = self._get(barrier_id)
+            return {key for key in wanted if key in b.results or key in b.errors}
 
 
 _FINISHED: frozenset[BranchState] = frozenset({"complete", "failed"})

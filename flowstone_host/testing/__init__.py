@@ -27,6 +27,7 @@ pytest.register_assert_rewrite(
             "resource",
             "routing",
             "scatter",
+            "scatter_durable",
         )
     )
 )

@@ -11,6 +11,7 @@ from ..contracts.scatter import ScatterCoordinator
 from ..contracts.types import BarrierStatus
 from ..errors import Conflict, NotFound, ValidationError
 from ._checks import PluginChecks, expect_error, run_in_threads, unique_name
+from .scatter_durable import DurableScatterChecks
 
 __all__ = ["ScatterCoordinatorContract"]
 
@@ -38,8 +39,12 @@ def _reach_cancelled(sc: ScatterCoordinator, barrier_id: str) -> None:
     sc.cancel(barrier_id)
 
 
-class ScatterCoordinatorContract(PluginChecks):
+class ScatterCoordinatorContract(DurableScatterChecks, PluginChecks):
     """Checks every invariant of :class:`~flowstone_host.ScatterCoordinator`.
+
+    The checks of contract 1.1 (``record_outcomes``, and the optional durable-run methods,
+    skipped when they raise ``NotSupported``) come from
+    :class:`~flowstone_host.testing.scatter_durable.DurableScatterChecks`.
 
     Subclass it in a test module, naming the subclass ``Test...``, and define one fixture:
 
