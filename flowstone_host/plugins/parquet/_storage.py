@@ -1,0 +1,162 @@
+"""Where the ``parquet`` IO manager's files live: local disk, or a pyarrow filesystem.
+
+Paths handed to a storage are relative to its root and use ``/``. Invariants:
+
+- On local disk a write goes to a hidden temporary file in the target folder and is then
+  renamed over the target (``os.replace``): a reader sees the old file or the new one,
+  never a part. Hidden names (a leading ``.``) are skipped by listings and by
+  ``pyarrow.dataset``, so a crashed write leaves nothing a reader picks up.
+- On an object store (``s3://...``) a write is one object PUT, atomic by itself.
+- ``delete`` of a missing file is not an error; on local disk emptied folders are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..aws._client import Secret, require
+from ._tables import pq
+
+__all__ = ["ArrowFsStorage", "LocalStorage", "open_storage"]
+
+_WRITE_RETRIES = 5
+
+
+def _fs() -> Any:
+    return require("pyarrow.fs")
+
+
+class LocalStorage:
+    """Files under a local folder; writes are atomic renames."""
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.where = str(self.root)
+
+    def write(self, rel: str, table: Any, **options: Any) -> None:
+        """Write ``table`` to ``rel`` atomically (temporary name, then rename)."""
+        target = self.root / rel
+        for attempt in range(_WRITE_RETRIES):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+            try:
+                pq().write_table(table, str(temporary), **options)
+                os.replace(temporary, target)
+                return
+            except FileNotFoundError:  # a concurrent delete pruned the folder: again
+                temporary.unlink(missing_ok=True)
+                if attempt == _WRITE_RETRIES - 1:
+                    raise
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+
+    def read(self, rel: str, **options: Any) -> Any:
+        """Read the table at ``rel``; FileNotFoundError when it is missing."""
+        return pq().read_table(str(self.root / rel), **options)
+
+    def exists(self, rel: str) -> bool:
+        """Return whether a file is at ``rel``."""
+        return (self.root / rel).is_file()
+
+    def delete(self, rel: str, stop: str) -> None:
+        """Remove ``rel`` and the folders it leaves empty, up to ``stop`` (excluded)."""
+        target = self.root / rel
+        target.unlink(missing_ok=True)
+        boundary = self.root / stop
+        folder = target.parent
+        while folder != boundary and boundary in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone): the rest is in use
+                return
+            folder = folder.parent
+
+    def files(self, rel: str) -> Iterator[str]:
+        """Yield the relative paths of the visible files under folder ``rel``."""
+        base = self.root / rel
+        for folder, dirs, names in os.walk(base):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                if not name.startswith("."):
+                    yield Path(folder, name).relative_to(self.root).as_posix()
+
+
+class ArrowFsStorage:
+    """Files on any filesystem pyarrow knows (``s3://bucket/prefix``, ``gs://``, ...)."""
+
+    def __init__(self, filesystem: Any, base: str, where: str) -> None:
+        self.fs, self.base, self.where = filesystem, base.rstrip("/"), where
+
+    def _path(self, rel: str) -> str:
+        return f"{self.base}/{rel}" if rel else self.base
+
+    def write(self, rel: str, table: Any, **options: Any) -> None:
+        """Write ``table`` to ``rel`` (one object PUT on an object store)."""
+        pq().write_table(table, self._path(rel), filesystem=self.fs, **options)
+
+    def read(self, rel: str, **options: Any) -> Any:
+        """Read the table at ``rel``; FileNotFoundError when it is missing."""
+        if not self.exists(rel):
+            raise FileNotFoundError(self._path(rel))
+        return pq().read_table(self._path(rel), filesystem=self.fs, **options)
+
+    def exists(self, rel: str) -> bool:
+        """Return whether a file is at ``rel``."""
+        info = self.fs.get_file_info(self._path(rel))
+        return bool(info.type == _fs().FileType.File)
+
+    def delete(self, rel: str, stop: str) -> None:
+        """Remove ``rel``; a missing file is not an error."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_file(self._path(rel))
+
+    def files(self, rel: str) -> Iterator[str]:
+        """Yield the relative paths of the visible files under folder ``rel``."""
+        fs_module = _fs()
+        selector = fs_module.FileSelector(self._path(rel), recursive=True, allow_not_found=True)
+        for info in self.fs.get_file_info(selector):
+            if info.type == fs_module.FileType.File and not info.base_name.startswith("."):
+                yield info.path[len(self.base) + 1 :]
+
+
+def open_storage(
+    root: str, config: Mapping[str, Any], secrets: Mapping[str, Secret]
+) -> LocalStorage | ArrowFsStorage:
+    """Return the storage for ``root``: a local path, or a URI pyarrow understands.
+
+    For ``s3://`` roots the client keys of the config (``endpoint_url``, ``region_name``,
+    credentials) build the S3 filesystem; other URIs go to ``FileSystem.from_uri``.
+    """
+    scheme = urlsplit(root).scheme
+    if "://" not in root or scheme == "file":
+        return LocalStorage(root.removeprefix("file://"))
+    fs_module = _fs()
+    if scheme != "s3":
+        filesystem, base = fs_module.FileSystem.from_uri(root)
+        return ArrowFsStorage(filesystem, base, root)
+    return ArrowFsStorage(_s3_filesystem(fs_module, config, secrets), root[5:], root)
+
+
+def _s3_filesystem(fs_module: Any, config: Mapping[str, Any], secrets: Mapping[str, Secret]) -> Any:
+    options: dict[str, Any] = {}
+    endpoint = config.get("endpoint_url")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        options["endpoint_override"] = parts.netloc or parts.path
+        options["scheme"] = parts.scheme or "https"
+    if config.get("region_name"):
+        options["region"] = config["region_name"]
+    names = {
+        "aws_access_key_id": "access_key",
+        "aws_secret_access_key": "secret_key",
+        "aws_session_token": "session_token",
+    }
+    options.update({names[key]: secret.reveal() for key, secret in secrets.items()})
+    return fs_module.S3FileSystem(**options)
