@@ -43,3 +43,8 @@ lint: $(VENV)/.installed-lint
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis
+
+# A throwaway PostgreSQL for manual use: prints its DSN, serves until Ctrl-C.
+.PHONY: pg
+pg: install-test
+	$(PY) tests/postgres_server.py
