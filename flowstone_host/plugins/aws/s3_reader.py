@@ -120,7 +120,7 @@ class S3ItemReader(ItemReader):
             raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
         if self._done:
             return Batch([], True)
-        items = []
+        items: list[Any] = []
         while len(items) < batch_size and self._fill():
             item, self._position = self._peeked.popleft()
             items.append(item)

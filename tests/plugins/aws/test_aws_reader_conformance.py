@@ -7,12 +7,16 @@ import io
 import json
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
+from flowstone_host.plugins.aws._dynamo_values import from_dynamo
+from flowstone_host.plugins.aws.dynamodb_reader import DynamoDBItemReader
 from flowstone_host.plugins.aws.s3_reader import S3ItemReader
 from flowstone_host.testing import ItemReaderContract
 
@@ -106,5 +110,95 @@ class TestS3ReaderParquet(ItemReaderContract):
             key = _put(s3_client, bucket, "parquet", sink.getvalue())
             config = {"bucket": bucket, "key": key, "parquet_batch_rows": 3}
             return S3ItemReader({**config, "endpoint_url": aws_endpoint})
+
+        return make
+
+
+def _create_table(client: Any, name: str, range_key: bool) -> None:
+    keys = [("pk", "HASH", "S")] + ([("sk", "RANGE", "N")] if range_key else [])
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": n, "KeyType": t} for n, t, _ in keys],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": a} for n, _, a in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def _put_items(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    """Write items as a boto3 user would: TypeSerializer, floats as Decimal."""
+    serialize = TypeSerializer().serialize
+    for item in items:
+        typed = {k: Decimal(str(v)) if isinstance(v, float) else v for k, v in item.items()}
+        client.put_item(TableName=table, Item={k: serialize(v) for k, v in typed.items()})
+
+
+@pytest.fixture(scope="module")
+def query_table(dynamodb_client: Any) -> str:
+    name = f"query-{uuid.uuid4().hex[:8]}"
+    _create_table(dynamodb_client, name, range_key=True)
+    return name
+
+
+class TestDynamoDBReaderQuery(ItemReaderContract):
+    """Query of one partition key: items come in sort-key order, as the kit expects."""
+
+    @pytest.fixture
+    def reader_items(self) -> list[Any]:
+        pk = uuid.uuid4().hex
+        return [
+            {"pk": pk, "sk": i, "name": f"item-{i}", "price": i + 0.5, "tags": ["a", "b"]}
+            for i in range(23)
+        ]
+
+    @pytest.fixture
+    def make_item_reader(
+        self, aws_endpoint: str, dynamodb_client: Any, query_table: str
+    ) -> Callable[[list[Any]], DynamoDBItemReader]:
+        written: set[str] = set()
+
+        def make(items: list[Any]) -> DynamoDBItemReader:
+            if items and items[0]["pk"] not in written:
+                stored = [{**item, "tags": set(item["tags"])} for item in items]  # read sorted
+                _put_items(dynamodb_client, query_table, stored)
+                written.add(items[0]["pk"])
+            pk = items[0]["pk"] if items else "nothing-here"
+            config = {
+                "table": query_table,
+                "key_condition": "pk = :pk",
+                "expression_values": {":pk": pk},
+                "page_size": 4,
+                "consistent_read": True,
+            }
+            return DynamoDBItemReader({**config, "endpoint_url": aws_endpoint})
+
+        return make
+
+
+class TestDynamoDBReaderScan(ItemReaderContract):
+    """Scan of a table of its own; the items are listed in the order the server scans."""
+
+    @pytest.fixture
+    def table(self, dynamodb_client: Any) -> str:
+        name = f"scan-{uuid.uuid4().hex[:8]}"
+        _create_table(dynamodb_client, name, range_key=False)
+        return name
+
+    @pytest.fixture
+    def reader_items(self, dynamodb_client: Any, table: str) -> list[Any]:
+        _put_items(dynamodb_client, table, [{"pk": f"k{i:02d}", "n": i} for i in range(23)])
+        pages = dynamodb_client.get_paginator("scan").paginate(TableName=table)
+        return [from_dynamo(item) for page in pages for item in page["Items"]]
+
+    @pytest.fixture
+    def make_item_reader(
+        self, aws_endpoint: str, dynamodb_client: Any, table: str
+    ) -> Callable[[list[Any]], DynamoDBItemReader]:
+        def make(items: list[Any]) -> DynamoDBItemReader:
+            name = table
+            if not items:
+                name = f"empty-{uuid.uuid4().hex[:8]}"
+                _create_table(dynamodb_client, name, range_key=False)
+            config = {"table": name, "page_size": 5, "endpoint_url": aws_endpoint}
+            return DynamoDBItemReader(config)
 
         return make
