@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -142,14 +143,9 @@ def make_client(service: str, config: Mapping[str, Any], secrets: Mapping[str, S
     Raises:
         ConfigError: boto3 is missing, or the profile or region is unusable.
     """
-    boto3 = require("boto3")
+    require("boto3")
     _register_normalize_rules()
     botocore_config = require("botocore.config")
-    session = boto3.session.Session(
-        profile_name=config.get("profile_name") or None,
-        region_name=config.get("region_name") or None,
-        **{key: secret.reveal() for key, secret in secrets.items()},
-    )
     client_config = botocore_config.Config(
         retries={"max_attempts": int(config.get("max_attempts", 5)), "mode": "standard"},
         connect_timeout=config.get("connect_timeout_s", 10),
@@ -158,11 +154,31 @@ def make_client(service: str, config: Mapping[str, Any], secrets: Mapping[str, S
         s3={"addressing_style": config.get("addressing_style", "auto")},
     )
     try:
-        return session.client(
-            service, endpoint_url=config.get("endpoint_url") or None, config=client_config
-        )
+        with _SESSIONS_LOCK:  # building clients from one session is not thread-safe
+            return _session(config.get("profile_name") or None).client(
+                service,
+                region_name=config.get("region_name") or None,
+                endpoint_url=config.get("endpoint_url") or None,
+                config=client_config,
+                **{key: secret.reveal() for key, secret in secrets.items()},
+            )
     except Exception as exc:
         raise translate(exc) from exc
+
+
+_SESSIONS: dict[str | None, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(profile: str | None) -> Any:
+    """Return the boto3 session of ``profile``, shared so clients share loaded API models.
+
+    Credentials given in config go to each client, never to the shared session, so
+    plugins with different credentials do not see each other's.
+    """
+    if profile not in _SESSIONS:
+        _SESSIONS[profile] = require("boto3").session.Session(profile_name=profile)
+    return _SESSIONS[profile]
 
 
 _THROTTLED = frozenset(

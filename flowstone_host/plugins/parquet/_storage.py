@@ -13,6 +13,7 @@ Paths handed to a storage are relative to its root and use ``/``. Invariants:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -146,7 +147,7 @@ def open_storage(
 
 def _s3_filesystem(fs_module: Any, config: Mapping[str, Any], secrets: Mapping[str, Secret]) -> Any:
     options: dict[str, Any] = {}
-    endpoint = config.get("endpoint_url")
+    endpoint = config.get("endpoint_url") or _boto3_endpoint(config.get("region_name"))
     if endpoint:
         parts = urlsplit(endpoint)
         options["endpoint_override"] = parts.netloc or parts.path
@@ -160,3 +161,19 @@ def _s3_filesystem(fs_module: Any, config: Mapping[str, Any], secrets: Mapping[s
     }
     options.update({names[key]: secret.reveal() for key, secret in secrets.items()})
     return fs_module.S3FileSystem(**options)
+
+
+def _boto3_endpoint(region: str | None) -> str | None:
+    """Return the S3 endpoint boto3's standard configuration names, if not AWS's own.
+
+    pyarrow's S3 client does not read ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``, or
+    a profile's ``endpoint_url``); boto3 does. Asking boto3, when it is installed, makes an
+    ``s3://`` root reach the same store as the ``s3`` IO manager with the same settings.
+    """
+    try:
+        boto3 = importlib.import_module("boto3")
+    except ImportError:
+        return None
+    client = boto3.session.Session().client("s3", region_name=region or "us-east-1")
+    url = str(client.meta.endpoint_url)
+    return None if url.endswith(".amazonaws.com") else url
