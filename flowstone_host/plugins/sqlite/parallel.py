@@ -12,6 +12,8 @@ Invariants, held across processes by the database:
   Other callers wait: threads of this process on a lock, other processes by polling, and
   return the recorded result. A claim whose process has died is taken over; a ``join_fn``
   that raises releases the claim, leaving the execution ``ready_for_join`` for a retry.
+  Liveness is a process id, so the processes sharing a file must share one machine and one
+  PID namespace (as SQLite itself wants: no network file systems).
 - Branch results and the join result are stored as JSON (refused when not JSON-safe).
 """
 
@@ -182,15 +184,21 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
         with self._locks_guard:
             lock = self._join_locks.setdefault(execution_id, threading.Lock())
         with lock:
-            wait = _POLL_S[0]
-            while True:
-                joined, claimed = self._claim(execution_id)
-                if joined is not None:
-                    return joined[0]
-                if claimed:
-                    return self._run_join(execution_id, join_fn)
-                time.sleep(wait)
-                wait = min(wait * 2, _POLL_S[1])
+            result = self._join_once(execution_id, join_fn)
+        with self._locks_guard:  # joined: later callers only read the recorded result
+            self._join_locks.pop(execution_id, None)
+        return result
+
+    def _join_once(self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]) -> Any:
+        wait = _POLL_S[0]
+        while True:
+            joined, claimed = self._claim(execution_id)
+            if joined is not None:
+                return joined[0]
+            if claimed:
+                return self._run_join(execution_id, join_fn)
+            time.sleep(wait)
+            wait = min(wait * 2, _POLL_S[1])
 
     def _claim(self, execution_id: str) -> tuple[tuple[Any] | None, bool]:
         """Return ``((result,), False)`` when joined, else whether this call claimed the join."""
