@@ -29,6 +29,7 @@ from bench._common import Result, print_results
 from flowstone_host.manifest import plugin_config
 from flowstone_host.manifest.host_config import HostConfig
 from flowstone_host.manifest.schema import manifest_validator
+from flowstone_host.loading.catalog import installed
 from flowstone_host.manifest.validate import validate_paths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,7 @@ def _floor(files: list[Path]) -> None:
 
 def _ours(files: list[Path], host: HostConfig) -> None:
     plugin_config._VALID.clear()  # cold: no config checked by an earlier run is reused
-    report = validate_paths(files, host, environ={})
+    report = validate_paths(files, host, environ={}, catalog=installed(host))
     assert report.ok, report.to_text()
 
 

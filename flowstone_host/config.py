@@ -33,6 +33,38 @@ def has_path(data: Any, path: FieldPath) -> bool:
     return True
 
 
+def value_at(data: Any, path: FieldPath) -> Any:
+    """Return the value at ``path`` in nested mappings and lists, or ``None`` if absent."""
+    for part in path:
+        if isinstance(data, Mapping):
+            if part not in data:
+                return None
+            data = data[part]
+        elif isinstance(data, list | tuple) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def callable_keys(schema: Mapping[str, Any] | None, path: FieldPath = ()) -> list[FieldPath]:
+    """Return the paths of the config keys a cerberus schema marks as callables.
+
+    A plugin marks a key whose value names a function with ``"meta": {"callable": True}``;
+    the host checks such values against ``callables.allow`` at validation and at load.
+    """
+    found: list[FieldPath] = []
+    for key, rules in (schema or {}).items():
+        if not isinstance(rules, Mapping):
+            continue
+        meta = rules.get("meta")
+        if isinstance(meta, Mapping) and meta.get("callable") is True:
+            found.append((*path, key))
+        if isinstance(rules.get("schema"), Mapping) and rules.get("type") == "dict":
+            found.extend(callable_keys(rules["schema"], (*path, key)))
+    return found
+
+
 def deep_merge(base: Mapping[str, Any], *overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """Merge ``overrides`` over ``base``, later ones winning, into a new dict.
 

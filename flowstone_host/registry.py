@@ -1,4 +1,4 @@
-"""Immutable registry snapshots: one registry per kind, resolved by name without locks.
+"""Immutable registry snapshots: one registry per plugin kind, and the asset graph.
 
 The host builds a new :class:`Snapshot` for every reload and swaps it in atomically; runs
 hold the snapshot they started with. Nothing here mutates after construction, so reads take
@@ -10,72 +10,32 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
 
 from .config import deep_merge
-from .contracts.versions import CONTRACTS
 from .errors import Conflict, NotFound
+from .graph import AssetGraph
+from .kinds import DEFAULT, KINDS, PLUGIN_KINDS, Kind, kind_info
+from .loading.entry import Entry
 
-__all__ = ["Entry", "IORegistry", "ReaderRegistry", "Registry", "Snapshot"]
-
-#: Registry attribute name and human label of each manifest kind.
-_REGISTRIES: dict[str, tuple[str, str]] = {
-    "IOManager": ("io_managers", "IO manager"),
-    "ItemReader": ("item_readers", "item reader"),
-    "Resource": ("resources", "resource"),
-    "ScatterCoordinator": ("scatter_coordinators", "scatter coordinator"),
-    "ParallelCoordinator": ("parallel_coordinators", "parallel coordinator"),
-    "RoutingCoordinator": ("routing_coordinators", "routing coordinator"),
-    "TelemetryEmitter": ("telemetry_emitters", "telemetry emitter"),
-    "Executor": ("executors", "executor"),
-    "Asset": ("assets", "asset"),
-}
-assert all(_REGISTRIES[k][0] == c.registry for k, c in CONTRACTS.items())
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One declaration in a registry.
-
-    Attributes:
-        kind: The manifest kind, e.g. ``"IOManager"``.
-        name: The declaration's ``metadata.name``.
-        instance: The live plugin (or its out-of-process proxy). For item readers, a
-            factory (the reader class, or a function spawning an isolated reader): build one
-            reader per run with ``entry.instance(entry.config, deps)``. For assets, their
-            definition.
-        config: The fully merged config, read-only.
-        plugin: The entry-point name in the kind's namespace (``"memory"``).
-        source: Where it was declared, ``file:line``, or ``None`` for built-in fallbacks.
-        metadata: Loader facts (distribution, versions, isolation, target), read-only.
-        handle: For resources, what ``setup`` returned: assets reach it as
-            ``ctx.resources[name]``. ``None`` for other kinds.
-    """
-
-    kind: str
-    name: str
-    instance: Any
-    config: Mapping[str, Any] = field(default_factory=dict)
-    plugin: str = ""
-    source: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    handle: Any = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+__all__ = ["AssetGraph", "Entry", "ReaderRegistry", "Registry", "Snapshot", "fallback_entry"]
 
 
 class Registry:
-    """The declarations of one kind, by name."""
+    """The declarations of one plugin kind, by name.
 
-    __slots__ = ("_entries", "kind", "label")
+    Given a ``fallback`` entry (snapshots give one to each kind that has a fallback
+    plugin), an undeclared ``default`` resolves to it.
+    """
 
-    def __init__(self, kind: str, entries: Iterable[Entry] = ()) -> None:
+    __slots__ = ("_entries", "_fallback", "kind", "label")
+
+    def __init__(
+        self, kind: str, entries: Iterable[Entry] = (), *, fallback: Entry | None = None
+    ) -> None:
         self.kind = kind
-        self.label = _REGISTRIES[kind][1]
+        self.label = kind_info(kind).label
         table: dict[str, Entry] = {}
         for entry in entries:
             if entry.kind != kind:
@@ -87,17 +47,33 @@ class Registry:
                 )
             table[entry.name] = entry
         self._entries: dict[str, Entry] = table  # never mutated after this line
+        self._fallback = fallback
 
     def resolve(self, name: str) -> Entry:
-        """Return the entry named ``name``.
+        """Return the entry named ``name``; an undeclared ``default`` is the fallback.
 
         Raises:
             NotFound: no such name; the message lists the names that exist.
         """
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise self._not_found(name) from None
+        entry = self._entries.get(name)
+        if entry is None and name == DEFAULT:
+            entry = self.fallback
+        if entry is None:
+            raise self._not_found(name)
+        return entry
+
+    def default(self) -> Entry:
+        """Return the declaration named ``default``, or the kind's fallback.
+
+        Raises:
+            NotFound: neither exists.
+        """
+        return self.resolve(DEFAULT)
+
+    @property
+    def fallback(self) -> Entry | None:
+        """The entry an undeclared ``default`` stands for, if the registry has one."""
+        return self._fallback
 
     def get(self, name: str) -> Entry | None:
         """Return the entry named ``name``, or ``None``."""
@@ -128,32 +104,13 @@ class Registry:
         return NotFound(text, kind=self.kind, name=str(name), details={"declared": declared})
 
 
-class IORegistry(Registry):
-    """IO managers, with a ``default`` that falls back to an in-memory manager."""
-
-    __slots__ = ("_fallback",)
-
-    def __init__(self, entries: Iterable[Entry] = (), *, fallback: Entry | None = None) -> None:
-        super().__init__("IOManager", entries)
-        self._fallback = fallback or _memory_fallback()
-
-    def default(self) -> Entry:
-        """Return the IO manager named ``default``, or the built-in memory one."""
-        return self._entries.get("default") or self._fallback
-
-    @property
-    def fallback(self) -> Entry:
-        """The memory IO manager used when no ``default`` is declared."""
-        return self._fallback
-
-
 class ReaderRegistry(Registry):
     """Item reader declarations; a reader is built per run with merged config."""
 
     __slots__ = ()
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
-        super().__init__("ItemReader", entries)
+        super().__init__(Kind.ITEM_READER, entries)
 
     def resolve_with_config(self, name: str, asset_config: Mapping[str, Any] | None) -> Entry:
         """Return the entry for ``name`` with ``asset_config`` deep-merged over its config.
@@ -167,17 +124,26 @@ class ReaderRegistry(Registry):
         return dataclasses.replace(entry, config=deep_merge(entry.config, asset_config))
 
 
-def _memory_fallback() -> Entry:
-    from .plugins.memory_io import MemoryIOManager
+def fallback_entry(kind: Kind) -> Entry:
+    """Build the entry an undeclared ``default`` of ``kind`` stands for.
 
-    return Entry("IOManager", "default", MemoryIOManager({}), plugin="memory")
+    Raises:
+        KeyError: ``kind`` has no fallback.
+    """
+    from .loading import entry_points  # stevedore: only when a fallback is first needed
+
+    info = KINDS[kind]
+    if info.fallback is None:
+        raise KeyError(f"{kind} has no fallback")
+    plugin = entry_points.load_class(info.namespace, info.fallback)
+    return Entry(kind, DEFAULT, plugin({}), plugin=info.fallback)
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Every registry at one moment; attributes are named after the kinds."""
 
-    io_managers: IORegistry
+    io_managers: Registry
     item_readers: ReaderRegistry
     resources: Registry
     scatter_coordinators: Registry
@@ -185,39 +151,57 @@ class Snapshot:
     routing_coordinators: Registry
     telemetry_emitters: Registry
     executors: Registry
-    assets: Registry
+    assets: AssetGraph
     generation: int = 0
 
     @classmethod
     def build(
-        cls, entries: Iterable[Entry], *, generation: int = 0, fallback_io: Entry | None = None
+        cls,
+        entries: Iterable[Entry],
+        *,
+        assets: AssetGraph | None = None,
+        generation: int = 0,
+        previous: Snapshot | None = None,
     ) -> Snapshot:
         """Group ``entries`` by kind into a new snapshot.
 
         Args:
-            entries: Entries of any kinds.
+            entries: Plugin entries of any kinds.
+            assets: The asset graph (empty when ``None``).
             generation: A counter the host increments on every swap.
-            fallback_io: Keep this memory IO fallback (and its data) from an older snapshot.
+            previous: Keep its fallback entries (and so the data of the memory ones).
 
         Raises:
             Conflict: two entries of one kind share a name.
         """
-        by_kind: dict[str, list[Entry]] = {kind: [] for kind in _REGISTRIES}
+        by_kind: dict[str, list[Entry]] = {kind: [] for kind in PLUGIN_KINDS}
         for entry in entries:
             by_kind[entry.kind].append(entry)
-        registries: dict[str, Registry] = {
-            attr: Registry(kind, by_kind[kind]) for kind, (attr, _) in _REGISTRIES.items()
-        }
-        registries["io_managers"] = IORegistry(by_kind["IOManager"], fallback=fallback_io)
-        registries["item_readers"] = ReaderRegistry(by_kind["ItemReader"])
-        return cls(generation=generation, **registries)  # type: ignore[arg-type]
+        registries: dict[str, Any] = {}
+        for kind in PLUGIN_KINDS:
+            attribute = KINDS[kind].registry
+            if kind is Kind.ITEM_READER:
+                registries[attribute] = ReaderRegistry(by_kind[kind])
+                continue
+            kept = getattr(previous, attribute).fallback if previous is not None else None
+            if kept is None and KINDS[kind].fallback is not None:
+                kept = fallback_entry(kind)
+            registries[attribute] = Registry(kind, by_kind[kind], fallback=kept)
+        return cls(generation=generation, assets=assets or AssetGraph(), **registries)
 
     def registry(self, kind: str) -> Registry:
-        """Return the registry of a manifest kind (``"IOManager"`` → ``io_managers``)."""
-        registry: Registry = getattr(self, _REGISTRIES[kind][0])
+        """Return the registry of a plugin kind (``"IOManager"`` → ``io_managers``).
+
+        Raises:
+            KeyError: not a plugin kind (assets are :attr:`assets`, a graph).
+        """
+        info = kind_info(kind)
+        if info.contract is None:
+            raise KeyError(f"{kind} is not a plugin kind")
+        registry: Registry = getattr(self, info.registry)
         return registry
 
     def entries(self) -> Iterator[Entry]:
-        """Yield every entry of every kind."""
-        for kind in _REGISTRIES:
+        """Yield every plugin entry of every kind."""
+        for kind in PLUGIN_KINDS:
             yield from self.registry(kind)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -87,16 +88,13 @@ def test_an_installed_copy_is_found_by_stevedore_from_anywhere(wheel: Path, tmp_
     facts = json.loads(out.stdout)
     assert facts["package"].startswith(str(target))  # the installed copy, not the checkout
     assert facts["memory"] == "flowstone_host.plugins.memory_io"
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
     assert facts["found"] == {
-        "io_managers": ["memory"],
-        "item_readers": ["custom"],
-        "scatter_coordinators": ["memory"],
-        "parallel_coordinators": ["memory"],
-        "routing_coordinators": ["memory"],
-        "resources": [],
-        "telemetry_emitters": ["logging"],
-        "executors": ["local"],
+        namespace: sorted(declared.get(f"flowstone.{namespace}", {}))
+        for namespace in facts["found"]
     }
+    assert set(facts["found"]) == {n.removeprefix("flowstone.") for n in declared}
+    assert "memory" in facts["found"]["io_managers"] and "local" in facts["found"]["executors"]
     assert facts["schema"] == "https://json-schema.org/draft/2020-12/schema"
     schema = subprocess.run(
         [sys.executable, "-m", "flowstone_host.cli", "schema", "IOManager"],

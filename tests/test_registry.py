@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from flowstone_host import Conflict, NotFound
+from flowstone_host.manifest.model import Asset
+from flowstone_host.plugins.local_executor import LocalExecutor
+from flowstone_host.plugins.memory_coordinators import MemoryScatterCoordinator
 from flowstone_host.plugins.memory_io import MemoryIOManager
-from flowstone_host.registry import Entry, IORegistry, ReaderRegistry, Registry, Snapshot
+from flowstone_host.registry import AssetGraph, Entry, ReaderRegistry, Registry, Snapshot
 
 
 def _io(name: str, **config: object) -> Entry:
@@ -16,7 +19,7 @@ def _io(name: str, **config: object) -> Entry:
 
 
 def test_resolve_returns_the_entry_and_unknown_names_list_what_exists() -> None:
-    registry = IORegistry([_io("default"), _io("warehouse")])
+    registry = Registry("IOManager", [_io("default"), _io("warehouse")])
     assert registry.resolve("warehouse").name == "warehouse"
     with pytest.raises(NotFound) as info:
         registry.resolve("warehose")
@@ -27,19 +30,35 @@ def test_resolve_returns_the_entry_and_unknown_names_list_what_exists() -> None:
 
 
 def test_default_falls_back_to_memory_and_a_declared_default_wins() -> None:
-    empty = IORegistry()
-    fallback = empty.default()
+    empty = Snapshot.build([])
+    fallback = empty.io_managers.default()
     assert isinstance(fallback.instance, MemoryIOManager) and fallback.source is None
-    assert empty.default() is fallback
+    assert empty.io_managers.resolve("default") is fallback
+    assert fallback.name == "default" and fallback.plugin == "memory"
     declared = _io("default")
-    assert IORegistry([declared]).default() is declared
+    assert Snapshot.build([declared]).io_managers.default() is declared
+
+
+def test_coordinators_and_executor_fall_back_to_memory_and_local() -> None:
+    empty = Snapshot.build([])
+    assert isinstance(empty.scatter_coordinators.default().instance, MemoryScatterCoordinator)
+    assert isinstance(empty.executors.resolve("default").instance, LocalExecutor)
+    assert empty.resources.fallback is None
+    with pytest.raises(NotFound, match="No resource named 'default'"):
+        empty.resources.resolve("default")
+
+
+def test_a_registry_without_a_fallback_has_no_default() -> None:
+    with pytest.raises(NotFound, match="No IO manager named 'default' \\(declared: x\\)"):
+        Registry("IOManager", [_io("x")]).default()
 
 
 def test_snapshot_can_keep_the_fallback_and_its_data_across_swaps() -> None:
     first = Snapshot.build([])
     first.io_managers.default().instance.store("a", 1, None)
-    second = Snapshot.build([], generation=1, fallback_io=first.io_managers.fallback)
+    second = Snapshot.build([], generation=1, previous=first)
     assert second.io_managers.default().instance.load("a", None) == 1
+    assert Snapshot.build([]).io_managers.default().instance.exists("a", None) is False
 
 
 def test_reader_config_merges_deeply_with_the_asset_winning() -> None:
@@ -61,21 +80,23 @@ def test_entries_are_immutable() -> None:
 
 def test_duplicate_names_and_wrong_kinds_are_refused() -> None:
     with pytest.raises(Conflict, match="Two IO managers are named 'x'"):
-        IORegistry([_io("x"), _io("x")])
+        Registry("IOManager", [_io("x"), _io("x")])
     with pytest.raises(ValueError):
         Registry("Resource", [_io("x")])
 
 
 def test_snapshot_groups_by_kind_with_attributes_named_after_kinds() -> None:
     reader = Entry("ItemReader", "r", object)
-    asset = Entry("Asset", "orders", {"compute": "m:f"})
-    snapshot = Snapshot.build([_io("default"), reader, asset], generation=3)
+    asset = Asset("orders", compute="m:f")
+    snapshot = Snapshot.build([_io("default"), reader], assets=AssetGraph([asset]), generation=3)
     assert snapshot.generation == 3
     assert snapshot.io_managers.names() == ["default"]
     assert snapshot.item_readers.resolve("r") is reader
     assert snapshot.assets.resolve("orders") is asset
-    assert snapshot.registry("Asset") is snapshot.assets
+    assert snapshot.registry("ItemReader") is snapshot.item_readers
     assert len(snapshot.resources) == 0 and "orders" in snapshot.assets
-    assert {e.name for e in snapshot.entries()} == {"default", "r", "orders"}
+    assert {e.name for e in snapshot.entries()} == {"default", "r"}
+    with pytest.raises(KeyError):
+        snapshot.registry("Asset")  # assets are a graph, not plugin entries
     with pytest.raises(AttributeError):
         snapshot.assets = snapshot.resources  # type: ignore[misc]

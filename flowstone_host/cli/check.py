@@ -122,7 +122,7 @@ def _check(args: argparse.Namespace) -> int:
             print(issue.to_text())
     health = HealthChecker(list, None, host.health.timeout_s)
     failed = 0
-    for result in check_declarations(report.manifests, PluginLoader(host.sandbox), health):
+    for result in check_declarations(report.manifests, PluginLoader.for_host(host), health):
         print(result.to_text(), flush=True)
         failed += not result.ok
     total = len(report.manifests.declarations) + len(report.manifests.unloadable)

@@ -58,11 +58,15 @@ def read_manifests(args: argparse.Namespace) -> Any:
     """Return ``(host config, validation report)`` of ``args.paths`` (default: the plugins
     folder and overlays), or ``None`` after printing why they cannot be read."""
     from ..errors import FlowStoneError
+    from ..loading.catalog import installed
     from ..manifest.validate import load_manifests, validate_paths
 
     try:
         host = host_config(args)
-        return host, validate_paths(args.paths, host) if args.paths else load_manifests(host)
+        catalog = installed(host)
+        if args.paths:
+            return host, validate_paths(args.paths, host, catalog=catalog)
+        return host, load_manifests(host, catalog=catalog)
     except FlowStoneError as exc:
         print(f"flowstone-host {args.command}: error: {exc.message}", file=sys.stderr)
         return None

@@ -32,11 +32,13 @@ def register(sub: Subparsers) -> None:
 
 def _config_show(args: argparse.Namespace) -> int:
     from ..errors import FlowStoneError
+    from ..loading.catalog import installed
     from ..manifest.explain import show_config
     from ..manifest.validate import load_manifests
 
     try:
-        report = load_manifests(host_config(args))
+        host = host_config(args)
+        report = load_manifests(host, catalog=installed(host))
     except FlowStoneError as exc:
         print(f"flowstone-host config: error: {exc.message}", file=sys.stderr)
         return 2

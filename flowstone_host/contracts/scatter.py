@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -12,6 +13,9 @@ from .plugin import Plugin
 from .types import BarrierState, BarrierStatus, Recorded
 
 __all__ = ["ScatterCoordinator", "check_tolerated", "threshold_exceeded"]
+
+#: Serializes the default ``record_outcomes``, so its before/after counts are its own.
+_DEFAULT_RECORDING = threading.Lock()
 
 
 def check_tolerated(tolerated: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -181,20 +185,21 @@ class ScatterCoordinator(Plugin):
     ) -> Recorded:
         """Record ``{key: result}`` completions, then ``{key: error}`` failures.
 
-        The default calls :meth:`complete` and :meth:`fail` once per key; its
-        ``transitioned`` is exact only within one process. Backends shared by processes
-        override it.
+        The default calls :meth:`complete` and :meth:`fail` once per key under one lock,
+        so ``counted`` and ``transitioned`` are exact when every outcome of this process
+        goes through it; backends shared by processes override it.
 
         Raises:
             NotFound: unknown barrier, or a key never inserted.
         """
-        before = self.status(barrier_id)
-        state: BarrierState = before.status
-        for key, result in (completed or {}).items():
-            state = self.complete(barrier_id, key, result)
-        for key, error in (failed or {}).items():
-            state = self.fail(barrier_id, key, error)
-        after = self.status(barrier_id)
+        with _DEFAULT_RECORDING:
+            before = self.status(barrier_id)
+            state: BarrierState = before.status
+            for key, result in (completed or {}).items():
+                state = self.complete(barrier_id, key, result)
+            for key, error in (failed or {}).items():
+                state = self.fail(barrier_id, key, error)
+            after = self.status(barrier_id)
         counted = after.completed + after.failed - before.completed - before.failed
         return Recorded(state, counted, not before.finished and after.finished)
 

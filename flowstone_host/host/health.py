@@ -18,6 +18,7 @@ from ..boundary import call
 from ..contracts.resource import Resource
 from ..contracts.types import Health
 from ..errors import FlowStoneError
+from ..kinds import Kind, kind_info
 from ..registry import Entry
 from ..telemetry import execute
 from .metrics import HostMetrics
@@ -29,9 +30,6 @@ log = logging.getLogger(__name__)
 
 #: Emitted when a declaration's health flips.
 HEALTH_CHANGE = ("flowstone", "health", "change")
-
-#: Kinds whose entries are not instances to check: readers are built per run.
-_UNCHECKED = frozenset({"Asset", "ItemReader"})
 
 
 class HealthChecker:
@@ -62,7 +60,7 @@ class HealthChecker:
         after ``timeout_s``, is not started again while it still runs, and never keeps the
         process from exiting.
         """
-        if entry.kind in _UNCHECKED:
+        if kind_info(entry.kind).per_run:  # a factory, not an instance to check
             return None
         previous = self._running.get(id(entry))
         if previous is not None and previous.is_alive():
@@ -112,7 +110,9 @@ class HealthChecker:
     def publish_states(self) -> None:
         """Publish every declaration's state to the metrics."""
         if self._metrics is not None:
-            self._metrics.set_declarations([s.state for s in self._states() if s.kind != "Asset"])
+            self._metrics.set_declarations(
+                [s.state for s in self._states() if s.kind != Kind.ASSET]
+            )
 
 
 def _run_check(entry: Entry, outcome: dict[str, Any]) -> None:

@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError, Unavailable
+from ..kinds import Kind
 from ..loading import entry_points
+from ..loading.catalog import InstalledPlugins
 from ..loading.loader import PluginLoader, teardown_entry
 from ..manifest.host_config import HostConfig, read_host_config
-from ..registry import Entry, Snapshot
+from ..registry import AssetGraph, Entry, Snapshot
 from ..telemetry import attach_emitter, detach, span
 from .health import HealthChecker
 from .leases import SnapshotKeeper
@@ -74,8 +76,8 @@ class Host:
         self.config = config
         self._watcher: Watcher | None = None
         self.metrics = HostMetrics()
-        self.loader = PluginLoader(config.sandbox)
-        self._tree = ManifestTree(config)
+        self.loader = PluginLoader.for_host(config)
+        self._tree = ManifestTree(config, InstalledPlugins(self.loader))
         self._states: dict[Key, DeclarationState] = {}
         # Live plugin entries by id, oldest setup first: stop() tears down newest first.
         self._setup_order: dict[int, Entry] = {}
@@ -247,11 +249,12 @@ class Host:
             return
         snapshot = Snapshot.build(
             transaction.entries(),
+            assets=AssetGraph(transaction.assets),
             generation=self.generation + 1,
-            fallback_io=self.snapshot().io_managers.fallback,
+            previous=self.snapshot(),
         )
         for entry in transaction.retired:  # an emitter stops at once; teardown waits for runs
-            if entry.kind == "TelemetryEmitter":
+            if entry.kind == Kind.TELEMETRY_EMITTER:
                 detach(_emitter_id(entry))
         self._attach_emitters(transaction.added)
         self._record_setups(transaction)
@@ -269,12 +272,11 @@ class Host:
 
     def _attach_emitters(self, entries: list[Entry]) -> None:
         for entry in entries:
-            if entry.kind == "TelemetryEmitter":
+            if entry.kind == Kind.TELEMETRY_EMITTER:
                 attach_emitter(entry.instance, _emitter_id(entry), _prefix(entry))
 
     def _retire(self, entry: Entry) -> None:
-        if entry.kind != "Asset":
-            teardown_entry(entry)
+        teardown_entry(entry)
 
     # -- health and status -------------------------------------------------------------
 
@@ -297,7 +299,7 @@ class Host:
         reasons = [
             f"resource {s.name!r} is {s.state}: {s.reason}"
             for s in self._states.values()
-            if s.kind == "Resource" and not _serving(s)
+            if s.kind == Kind.RESOURCE and not _serving(s)
         ]
         if self._stopping:
             reasons.insert(0, "the host is stopping")
@@ -321,8 +323,8 @@ class Host:
                 "ready": ready,
                 "reasons": reasons,
             },
-            "declarations": [s.to_dict() for s in states if s.kind != "Asset"],
-            "assets": [s.to_dict() for s in states if s.kind == "Asset"],
+            "declarations": [s.to_dict() for s in states if s.kind != Kind.ASSET],
+            "assets": [s.to_dict() for s in states if s.kind == Kind.ASSET],
             "rejected_files": [
                 {"file": file, "errors": [issue.to_dict() for issue in issues]}
                 for file, issues in self._rejected.items()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..manifest.assembly import manifest_files
+from ..manifest.catalog import Catalog
 from ..manifest.host_config import HostConfig
 from ..manifest.issues import Issue, Position
 from ..manifest.plugin_config import UNLOADABLE
@@ -67,6 +68,7 @@ class ManifestTree:
 
     Attributes:
         config: The host config naming the folders (plugins folder, then overlays).
+        catalog: The installed plugins, as validation asks for them.
         good: Each file's last good content, by path.
         layer_of: The layer of each file in ``good``.
         digests: Each file's digest in the last accepted reading.
@@ -74,6 +76,7 @@ class ManifestTree:
     """
 
     config: HostConfig
+    catalog: Catalog
     good: dict[str, bytes] = field(default_factory=dict)
     layer_of: dict[str, int] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
@@ -137,7 +140,9 @@ class ManifestTree:
         contents: dict[str, bytes | None] = dict(reading.current)
         rejected: dict[str, tuple[Issue, ...]] = {f: (i,) for f, i in reading.unreadable.items()}
         for _ in range(len(contents) + len(self.good) + 3):  # each round holds back or drops one
-            report = validate_layers(layers, self.config, contents=contents, cache=self.cache)
+            report = validate_layers(
+                layers, self.config, catalog=self.catalog, contents=contents, cache=self.cache
+            )
             issues = [i for i in report.issues if i.code not in UNLOADABLE]
             failing = sorted({i.position.file for i in issues})
             if not failing:

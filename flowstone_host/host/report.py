@@ -118,7 +118,7 @@ class DeclarationState:
 
     @property
     def kind(self) -> str:
-        return self.model.kind if isinstance(self.model, Declaration) else "Asset"
+        return self.model.kind
 
     def record(self, health: Health | None) -> None:
         """Remember a health check's result and when it ran."""

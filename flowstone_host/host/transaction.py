@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import FlowStoneError
+from ..graph import upstream_of
+from ..kinds import Kind, has_fallback
 from ..loading import entry_points
+from ..loading.entry import Entry
 from ..loading.loader import PluginLoader, teardown_entry
 from ..manifest.model import Asset, Declaration, ManifestSet
-from ..registry import Entry
 from .health import HealthChecker
 from .report import Change, DeclarationState
 
@@ -56,12 +58,14 @@ class Transaction:
         self.changes: list[Change] = []
         self.retired: list[Entry] = []
         self.added: list[Entry] = []
+        self.assets: list[Asset] = []  # admitted, in the order read
 
     @property
     def changed(self) -> bool:
-        """Whether the next snapshot differs from the live one: other entries in it."""
+        """Whether the next snapshot differs from the live one: other entries or assets."""
         live = {id(s.entry) for s in self._live.values() if s.entry is not None}
-        return {id(e) for e in self.entries()} != live
+        live_assets = [s.model for k, s in self._live.items() if _serving_asset(k, s)]
+        return {id(e) for e in self.entries()} != live or live_assets != self.assets
 
     @property
     def failed(self) -> bool:
@@ -83,7 +87,8 @@ class Transaction:
         for key, (declaration, reason) in self._desired.unloadable.items():
             self.states[key] = self._failed(key, declaration, reason, _provenance(declaration))
         for name, asset in self._desired.assets.items():
-            self.states["Asset", name] = self._asset(asset)
+            self.states[Kind.ASSET, name] = self._asset(asset)
+        self._drop_orphans()
         for key, old in self._live.items():
             if key not in self.states:
                 if old.entry is not None:
@@ -100,7 +105,7 @@ class Transaction:
             if not self._retry:
                 return old  # failed before, nothing changed: wait for a change or a manual reload
         try:
-            entry = self._loader.load(declaration)
+            entry = self._loader.load(declaration, self._handles(declaration))
         except FlowStoneError as exc:
             return self._failed(key, declaration, exc.message, exc.context)
         return self._admit(key, declaration, entry, old.entry if old is not None else None)
@@ -136,57 +141,75 @@ class Transaction:
         return state
 
     def _asset(self, asset: Asset) -> DeclarationState:
-        key = ("Asset", asset.name)
+        key = (Kind.ASSET, asset.name)
         missing = self._missing_dependencies(asset)
         old = self._live.get(key)
         if missing:
             self.changes.append(Change(*key, "failed", missing, kept=False))
             return DeclarationState(asset, None, "failed", missing)
-        if old is not None and old.model == asset and old.entry is not None:
+        self.assets.append(asset)
+        if old is not None and old.model == asset and old.state == "active":
             old.model = asset  # equal, but it may have moved: /status shows where it is
             self.changes.append(Change(*key, "reused"))
             return old
-        entry = Entry(
-            "Asset",
-            asset.name,
-            asset,
-            asset.resolved_io_config,
-            source=str(asset.source) if asset.source else None,
-        )
         self.changes.append(Change(*key, "added" if old is None else "replaced"))
-        return DeclarationState(asset, entry)
+        return DeclarationState(asset, None)
+
+    def _drop_orphans(self) -> None:
+        """Fail each admitted asset that reads an asset not admitted, until none does."""
+        admitted = {asset.name for asset in self.assets}
+        while True:
+            orphan = next(
+                (a for a in self.assets if any(d not in admitted for d in upstream_of(a))), None
+            )
+            if orphan is None:
+                return
+            missing = next(d for d in upstream_of(orphan) if d not in admitted)
+            reason = f"it reads asset {missing!r}, which is not loaded"
+            self.assets.remove(orphan)
+            admitted.discard(orphan.name)
+            self.changes = [
+                c for c in self.changes if (c.kind, c.name) != (Kind.ASSET, orphan.name)
+            ]
+            self.changes.append(Change(Kind.ASSET, orphan.name, "failed", reason, kept=False))
+            self.states[Kind.ASSET, orphan.name] = DeclarationState(orphan, None, "failed", reason)
 
     def _resource_renewed(self, declaration: Declaration) -> bool:
         """Whether a resource ``declaration`` depends on was set up anew in this reload:
         then it is set up again too, against the new one."""
         renewed = {id(e) for e in self.added}
         return any(
-            (state := self.states.get(("Resource", name))) is not None
+            (state := self.states.get((Kind.RESOURCE, name))) is not None
             and id(state.entry) in renewed
             for name in declaration.depends_on
         )
 
+    def _handles(self, declaration: Declaration) -> dict[str, Any]:
+        """The set-up handles of the resources ``declaration`` depends on, by name."""
+        states = (self.states[Kind.RESOURCE, name] for name in declaration.depends_on)
+        return {s.name: s.entry.handle for s in states if s.entry is not None}
+
     def _missing_resources(self, declaration: Declaration) -> str | None:
         for name in declaration.depends_on:
-            state = self.states.get(("Resource", name))
+            state = self.states.get((Kind.RESOURCE, name))
             if state is None or state.entry is None:  # a kept previous version will do
                 reason = state.reason if state is not None else "it is not declared"
                 return f"it depends on resource {name!r}, which is not set up ({reason})"
         return None
 
     def _missing_dependencies(self, asset: Asset) -> str | None:
-        needs: list[Key] = []
-        # an undeclared default is the built-in memory one; a declared one must be loaded
-        if asset.io_manager != "default" or ("IOManager", "default") in self.states:
-            needs.append(("IOManager", asset.io_manager))
-        if asset.scatter is not None:
-            needs.append(("ItemReader", asset.scatter.reader))
-        for kind, name in needs:
+        for kind, name in asset.plugins():
+            if (kind, name) not in self.states and has_fallback(kind, name):
+                continue  # an undeclared default stands for the kind's fallback plugin
             state = self.states.get((kind, name))
             if state is None or state.entry is None:
                 reason = state.reason if state is not None else "it is not declared"
                 return f"its {kind} {name!r} is not loaded ({reason})"
         return None
+
+
+def _serving_asset(key: Key, state: DeclarationState) -> bool:
+    return key[0] == Kind.ASSET and state.state == "active"
 
 
 def _provenance(declaration: Declaration) -> dict[str, str]:
@@ -213,7 +236,7 @@ def _in_dependency_order(
             needed = [
                 r
                 for name in declarations[key].depends_on
-                if (r := ("Resource", name)) in declarations and r not in ordered
+                if (r := (Kind.RESOURCE, name)) in declarations and r not in ordered
             ]
             if key not in entered and needed:
                 entered.add(key)

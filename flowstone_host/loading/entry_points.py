@@ -18,33 +18,14 @@ import importlib
 import importlib.metadata
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from stevedore import ExtensionManager, NamedExtensionManager
 
 from ..errors import NotFound, PluginLoadError, PluginRefused
+from ..manifest.catalog import EntryPointInfo
 
 __all__ = ["EntryPointInfo", "discover", "find", "load_class", "provenance", "refresh"]
-
-
-@dataclass(frozen=True, slots=True)
-class EntryPointInfo:
-    """One discovered entry point.
-
-    Attributes:
-        namespace: The entry-point group, e.g. ``"flowstone.io_managers"``.
-        name: The entry-point name, what ``spec.plugin`` says.
-        target: ``"module:attribute"``.
-        distribution: The distribution that declares it, or ``None`` if unknown.
-        version: That distribution's version, or ``None``.
-    """
-
-    namespace: str
-    name: str
-    target: str
-    distribution: str | None
-    version: str | None
 
 
 @functools.cache

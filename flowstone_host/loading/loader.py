@@ -9,6 +9,7 @@ constructor and ``Resource.setup``. The caller collects the errors into a load r
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import inspect
@@ -20,6 +21,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from ..config import callable_keys, value_at
 from ..contracts.plugin import Plugin
 from ..contracts.resource import Resource
 from ..contracts.versions import CONTRACTS, Compatibility, Contract, check_compatibility
@@ -30,12 +32,15 @@ from ..errors import (
     PluginLoadError,
     PluginRefused,
 )
-from ..manifest.host_config import Sandbox
-from ..manifest.model import Declaration
-from ..registry import Entry
+from ..kinds import kind_info
+from ..manifest.host_config import HostConfig, Sandbox
+from ..manifest.model import Declaration, thaw
 from . import entry_points
+from .construct import HostFacts, build_plugin
+from .entry import Entry
 from .entry_points import EntryPointInfo
 from .limits import Limits
+from .policy import refusal
 from .probe import ProbeCache, ProbeResult, probe_import
 
 __all__ = ["HOST_DISTRIBUTION", "PluginLoader", "teardown_entry"]
@@ -55,11 +60,24 @@ class PluginLoader:
     Args:
         sandbox: The host config's distribution policy and limits.
         probe_cache: Probe verdicts kept across reloads (one per host).
+        facts: What plugin constructors may ask for (state folder, callables policy).
     """
 
-    def __init__(self, sandbox: Sandbox, probe_cache: ProbeCache | None = None) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        probe_cache: ProbeCache | None = None,
+        *,
+        facts: HostFacts | None = None,
+    ) -> None:
         self.sandbox = sandbox
+        self.facts = facts or HostFacts()
         self._probes = probe_cache or _PROBES
+
+    @classmethod
+    def for_host(cls, host: HostConfig) -> PluginLoader:
+        """Return a loader under ``host``'s sandbox, state folder and callables policy."""
+        return cls(host.sandbox, facts=HostFacts(str(host.state_dir), host.callables))
 
     def retry_timeouts(self) -> None:
         """Probe again, at the next load, the imports that timed out before."""
@@ -78,15 +96,23 @@ class PluginLoader:
             PluginRefused: the sandbox policy refuses its distribution.
             PluginLoadError: the probe or the import failed.
         """
-        contract = CONTRACTS[kind]
-        info = _find(contract, plugin)
+        return self.class_of(_find(CONTRACTS[kind], plugin), isolation)
+
+    def class_of(self, info: EntryPointInfo, isolation: str) -> type[Any]:
+        """Return the class of a found entry point; see :meth:`plugin_class`.
+
+        Raises:
+            PluginRefused: the sandbox policy refuses its distribution.
+            PluginLoadError: the probe or the import failed.
+        """
+        plugin = info.name
         self._check_policy(info)
         if isolation == "process":
             return _stand_in(plugin, self._run_probe(info).declared)
         if self._needs_probe(info):
             self._run_probe(info)
         try:
-            loaded: type[Any] = entry_points.load_class(contract.namespace, plugin)
+            loaded: type[Any] = entry_points.load_class(info.namespace, plugin)
         except FlowStoneError:
             raise
         except BaseException as exc:  # SystemExit at import, with probing off
@@ -95,8 +121,12 @@ class PluginLoader:
             ) from exc
         return loaded
 
-    def load(self, declaration: Declaration) -> Entry:
+    def load(self, declaration: Declaration, resources: Mapping[str, Any] | None = None) -> Entry:
         """Import, check, build and (for resources) set up the plugin ``declaration`` names.
+
+        Args:
+            declaration: A validated declaration.
+            resources: ``{name: handle}`` of the resources it ``depends_on``, set up.
 
         Raises:
             FlowStoneError: ``NotFound`` (no such entry point), ``PluginRefused`` (policy),
@@ -110,7 +140,7 @@ class PluginLoader:
             **entry_points.provenance(declaration.namespace, declaration.plugin),
         }
         try:
-            return self._load(declaration)
+            return self._load(declaration, resources or {})
         except FlowStoneError as exc:
             # The declaration names the culprit: an isolated child's error says "plugin"
             # for its import target, and that must not hide the entry-point name.
@@ -122,25 +152,27 @@ class PluginLoader:
                 **context,
             ) from exc
 
-    def _load(self, declaration: Declaration) -> Entry:
+    def _load(self, declaration: Declaration, resources: Mapping[str, Any]) -> Entry:
         contract = CONTRACTS[declaration.kind]
         isolation = self.isolation(declaration)
-        plugin_class = self.plugin_class(declaration.kind, declaration.plugin, isolation)
-        info = _find(contract, declaration.plugin)
+        info = declaration.entry_point or _find(contract, declaration.plugin)
+        plugin_class = self.class_of(info, isolation)
         if isolation != "process":
             _check_class(contract, info, plugin_class, declaration)
         compatibility = _compatible(plugin_class, contract, declaration)  # before any instance
+        self._check_callables(declaration, plugin_class)
+        facts = dataclasses.replace(self.facts, resources=resources)
         if isolation == "process":
             instance, plugin_class = self._spawn(declaration, info)
-        elif declaration.kind == "ItemReader":
-            instance = plugin_class  # a factory: one reader per run
+        elif kind_info(declaration.kind).per_run:
+            instance = _factory(plugin_class, declaration.kind, facts)  # one per run
         else:
-            config = dict(declaration.config)
-            instance = _guarded(declaration, "its constructor", plugin_class, config)
+            build = functools.partial(build_plugin, plugin_class, declaration.kind)
+            instance = _guarded(declaration, "its constructor", build, declaration.config, facts)
         handle = None
         if isinstance(instance, Resource):
             try:
-                handle = _guarded(declaration, "setup()", instance.setup, dict(declaration.config))
+                handle = _guarded(declaration, "setup()", instance.setup, thaw(declaration.config))
             except BaseException:
                 _close_quietly(declaration, instance)  # built but never set up: let it go
                 raise
@@ -155,13 +187,21 @@ class PluginLoader:
             handle,
         )
 
+    def _check_callables(self, declaration: Declaration, plugin_class: type[Any]) -> None:
+        """Refuse a config naming a function outside ``callables.allow`` in a key the
+        plugin's schema marks as a callable, before the plugin can import it."""
+        for path in callable_keys(getattr(plugin_class, "config_schema", None)):
+            value = value_at(declaration.config, path)
+            if isinstance(value, str):
+                self.facts.callables.check(value)
+
     def isolation(self, declaration: Declaration) -> str:
         """Return where ``declaration`` runs: its own choice, else the sandbox default."""
         return declaration.isolation or self.sandbox.default_isolation
 
     def _check_policy(self, info: EntryPointInfo) -> None:
         distribution = info.distribution or "<unknown>"
-        rule = self.sandbox.refusal(distribution)
+        rule = refusal(self.sandbox, distribution)
         if rule:
             raise PluginRefused(
                 f"Plugin {info.name!r} comes from distribution {distribution!r}, which the "
@@ -204,17 +244,22 @@ class PluginLoader:
             start_timeout_s=self.sandbox.import_timeout_s,
             limits=self._limits(),
         )
-        config = dict(declaration.config)
-        if declaration.kind == "ItemReader":
-            # One short-lived child checks that the reader loads; each run gets its own.
-            checked = spawn_plugin(
-                "ItemReader", info.target, config, name=declaration.name, options=options
-            )
-            checked.close()
-            return _reader_factory(spawn_plugin, declaration, info.target, options), type(checked)
-        proxy = spawn_plugin(
-            declaration.kind, info.target, config, name=declaration.name, options=options
+        config = thaw(declaration.config)
+        facts = {"state_dir": self.facts.state_dir, "callables": list(self.facts.callables.allow)}
+        spawn = functools.partial(
+            spawn_plugin,
+            declaration.kind,
+            info.target,
+            name=declaration.name,
+            options=options,
+            facts=facts,
         )
+        if kind_info(declaration.kind).per_run:
+            # One short-lived child checks that the reader loads; each run gets its own.
+            checked = spawn(config)
+            checked.close()
+            return _reader_factory(spawn), type(checked)
+        proxy = spawn(config)
         return proxy, type(proxy)
 
 
@@ -239,15 +284,20 @@ def _stand_in_class(plugin: str, attributes: str) -> type[Any]:
     return type(f"Probed[{plugin}]", (), json.loads(attributes))
 
 
-def _reader_factory(
-    spawn: Callable[..., Any], declaration: Declaration, target: str, options: Any
-) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
-    def open_reader(config: Mapping[str, Any], deps: Mapping[str, Any]) -> Any:
-        return spawn(
-            "ItemReader", target, config, name=declaration.name, deps=deps, options=options
-        )
+def _reader_factory(spawn: Callable[..., Any]) -> Callable[..., Any]:
+    def open_reader(config: Mapping[str, Any], deps: Mapping[str, Any] | None = None) -> Any:
+        return spawn(thaw(config), deps=dict(deps or {}))
 
     return open_reader
+
+
+def _factory(plugin_class: type[Any], kind: str, facts: HostFacts) -> Callable[..., Any]:
+    """A per-run kind's registry instance: builds one plugin per run, with host facts."""
+
+    def build(config: Mapping[str, Any], deps: Mapping[str, Any] | None = None) -> Any:
+        return build_plugin(plugin_class, kind, config, facts, deps)
+
+    return build
 
 
 def _label(declaration: Declaration) -> str:

@@ -9,7 +9,6 @@ the manifests whose access :attr:`HostConfig.env_allow` restricts.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import functools
 import os
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..callables import CallablePolicy, matches
 from ..config import FieldPath, Interpolated, has_path, interpolate
 from ..errors import ConfigError
 from .issues import Issue, Position
@@ -24,7 +24,7 @@ from .schema import schema_files
 from .shape import shape_issues
 from .yaml_reader import YamlDocument, read_file
 
-__all__ = ["Admin", "Health", "HostConfig", "Reload", "Sandbox", "read_host_config"]
+__all__ = ["Admin", "HealthChecks", "HostConfig", "Reload", "Sandbox", "read_host_config"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +41,9 @@ class Sandbox:
     probe_imports: bool = True
     default_isolation: str = "inprocess"
 
-    def allows(self, distribution: str) -> bool:
-        """Return whether ``distribution`` matches an allow pattern and no deny pattern."""
-        return self.refusal(distribution) is None
-
-    def refusal(self, distribution: str) -> str | None:
-        """Return the rule that refuses ``distribution`` (as text), or ``None`` if allowed."""
-        return _refusal(self.allow, self.deny, distribution)
-
 
 @dataclass(frozen=True, slots=True)
-class Health:
+class HealthChecks:
     """Periodic health checks."""
 
     interval_s: float
@@ -99,7 +91,7 @@ class HostConfig:
     sandbox: Sandbox
     admin: Admin
     reload: Reload
-    health: Health
+    health: HealthChecks
     shutdown_grace_s: float
     env_allow: tuple[str, ...]
     callables_allow: tuple[str, ...]
@@ -111,11 +103,12 @@ class HostConfig:
 
     def env_allowed(self, name: str) -> bool:
         """Return whether manifests may read environment variable ``name``."""
-        return _matches(name, self.env_allow)
+        return matches(name, self.env_allow)
 
-    def callable_allowed(self, module: str) -> bool:
-        """Return whether assets may use callables from ``module``."""
-        return _matches(module, self.callables_allow)
+    @property
+    def callables(self) -> CallablePolicy:
+        """The policy every callable a manifest names is resolved under."""
+        return CallablePolicy(self.callables_allow)
 
     @classmethod
     def defaults(cls, base: Path | None = None) -> HostConfig:
@@ -212,7 +205,7 @@ def _build(spec: Mapping[str, Any], base: Path, path: Path | None) -> HostConfig
         ),
         admin=Admin(values["admin"]["listen"], values["admin"].get("token", "")),
         reload=Reload(**values["reload"]),
-        health=Health(**values["health"]),
+        health=HealthChecks(**values["health"]),
         shutdown_grace_s=values["shutdown"]["grace_s"],
         env_allow=tuple(values["env"]["allow"]),
         callables_allow=tuple(values["callables"]["allow"]),
@@ -234,19 +227,6 @@ def _with_defaults(value: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[
 
 
 @functools.lru_cache(maxsize=1024)
-def _refusal(allow: tuple[str, ...], deny: tuple[str, ...], distribution: str) -> str | None:
-    denied = next((p for p in deny if fnmatch.fnmatchcase(distribution, p)), None)
-    if denied is not None:
-        return f"sandbox.policy.deny pattern {denied!r}"
-    if not _matches(distribution, allow):
-        return f"no sandbox.policy.allow pattern matches (allow: {list(allow)})"
-    return None
-
-
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
-
-
 def _not_host_config(file: str, documents: Any) -> Issue:
     position = documents[0].position(("kind",)) if documents else None
     message = "A host config file holds exactly one document of kind HostConfig; fix the file."

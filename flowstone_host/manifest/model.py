@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import FieldPath
-from ..contracts.versions import CONTRACTS
+from ..kinds import DEFAULT, Kind, kind_info
+from .catalog import EntryPointInfo
 from .issues import Position
 
 __all__ = [
@@ -39,10 +40,13 @@ def freeze(value: Any) -> Any:
 
 
 def thaw(value: Any) -> Any:
-    """Return plain ``dict``/``list`` data from a frozen value (for JSON and YAML output)."""
+    """Return a fresh plain copy of a frozen value: ``dict`` and ``list`` all the way down.
+
+    What plugins receive as config, and what JSON and YAML output is made of.
+    """
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, list | tuple):
         return [thaw(v) for v in value]
     return value
 
@@ -52,7 +56,7 @@ class Declaration:
     """A plugin declaration (every kind except ``Asset``).
 
     Attributes:
-        kind: ``IOManager``, ``ItemReader``, ... (:data:`CONTRACTS` keys).
+        kind: ``IOManager``, ``ItemReader``, ... (a plugin :class:`~..kinds.Kind`).
         name: ``metadata.name``.
         plugin: Entry-point name in the kind's namespace.
         config: The plugin config: ``spec.config`` merged across layers, then validated,
@@ -65,6 +69,8 @@ class Declaration:
         env_paths: Config paths (below ``config``) whose values came from the environment.
         source: Where it is declared (its ``metadata.name``), last layer first.
         sources: Every layer's position, earliest first.
+        entry_point: The entry point ``plugin`` resolved to when it was checked, so
+            loading does not look it up again.
     """
 
     kind: str
@@ -79,11 +85,12 @@ class Declaration:
     env_paths: frozenset[FieldPath] = field(default=frozenset(), compare=False)
     source: Position | None = field(default=None, compare=False)
     sources: tuple[Position, ...] = field(default=(), compare=False)
+    entry_point: EntryPointInfo | None = field(default=None, compare=False)
 
     @property
     def namespace(self) -> str:
         """The entry-point namespace of the kind, e.g. ``flowstone.io_managers``."""
-        return CONTRACTS[self.kind].namespace
+        return kind_info(self.kind).namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,8 @@ class Scatter:
 
     reader: str
     item: str
+    coordinator: str = DEFAULT
+    executor: str = DEFAULT
     batch_size: int = 100
     max_concurrency: int = 4
     tolerated_failures: Mapping[str, float] = field(
@@ -116,6 +125,8 @@ class Parallel:
 
     branches: Mapping[str, Branch]
     join: str
+    coordinator: str = DEFAULT
+    executor: str = DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +135,7 @@ class Routing:
 
     router: str
     routes: Mapping[str, str]
+    coordinator: str = DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +155,7 @@ class Asset:
     name: str
     compute: str | None = None
     deps: tuple[str, ...] = ()
-    io_manager: str = "default"
+    io_manager: str = DEFAULT
     io_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     resolved_io_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     partitions: Any = None
@@ -154,6 +166,26 @@ class Asset:
     env_paths: frozenset[FieldPath] = field(default=frozenset(), compare=False)
     source: Position | None = field(default=None, compare=False)
     sources: tuple[Position, ...] = field(default=(), compare=False)
+
+    kind: ClassVar[Kind] = Kind.ASSET
+
+    def plugins(self) -> tuple[tuple[Kind, str], ...]:
+        """Return ``(kind, name)`` of every plugin declaration this asset runs on."""
+        needs = [(Kind.IO_MANAGER, self.io_manager)]
+        if self.scatter is not None:
+            needs += [
+                (Kind.ITEM_READER, self.scatter.reader),
+                (Kind.SCATTER_COORDINATOR, self.scatter.coordinator),
+                (Kind.EXECUTOR, self.scatter.executor),
+            ]
+        if self.parallel is not None:
+            needs += [
+                (Kind.PARALLEL_COORDINATOR, self.parallel.coordinator),
+                (Kind.EXECUTOR, self.parallel.executor),
+            ]
+        if self.routing is not None:
+            needs.append((Kind.ROUTING_COORDINATOR, self.routing.coordinator))
+        return tuple(needs)
 
 
 @dataclass(frozen=True, slots=True)

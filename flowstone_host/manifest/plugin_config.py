@@ -21,11 +21,10 @@ from typing import Any
 import cerberus  # type: ignore[import-untyped]
 
 from ..config import FieldPath, deep_merge, has_path
-from ..contracts.versions import CONTRACTS
 from ..errors import FlowStoneError, PluginRefused
-from ..loading import entry_points
-from ..loading.loader import PluginLoader
+from ..kinds import kind_info
 from .assembly import Declared, Source
+from .catalog import Catalog, EntryPointInfo
 from .issues import Issue
 from .shape import did_you_mean
 
@@ -45,31 +44,35 @@ class ConfigCheck:
     issues: tuple[Issue, ...]
 
 
-def plugin_class(item: Declared, loader: PluginLoader) -> tuple[Any, Issue | None]:
-    """Return the class ``spec.plugin`` names in ``item``'s namespace, or an issue.
+def plugin_class(
+    item: Declared, catalog: Catalog
+) -> tuple[Any, EntryPointInfo | None, Issue | None]:
+    """Return the class ``spec.plugin`` names in ``item``'s namespace and its entry point,
+    or an issue.
 
-    The class comes through ``loader``, so the sandbox policy and the import probe guard
+    The class comes through ``catalog``, so the sandbox policy and the import probe guard
     it; a process-isolated plugin yields the probe's stand-in and is never imported.
     """
-    namespace = CONTRACTS[item.kind].namespace
     spec = item.data["spec"]
     name = spec["plugin"]
     path: FieldPath = ("spec", "plugin")
-    if entry_points.find(namespace, name) is None:
-        known = [info.name for info in entry_points.discover(namespace)]
+    info = catalog.find(item.kind, name)
+    if info is None:
+        known = catalog.names(item.kind)
+        namespace = kind_info(item.kind).namespace
         message = (
             f"No plugin {name!r} in {namespace}{did_you_mean(name, known)} (installed: "
             f"{', '.join(known) or 'none'}). Install the distribution that provides it, or "
             "fix the name; `flowstone-host plugins` lists what is installed."
         )
-        return None, _issue(item.origin(path), path, "plugin.unknown", message)
-    isolation = spec.get("isolation") or loader.sandbox.default_isolation
+        return None, None, _issue(item.origin(path), path, "plugin.unknown", message)
+    isolation = spec.get("isolation") or catalog.default_isolation
     try:
-        return loader.plugin_class(item.kind, name, isolation), None
+        return catalog.plugin_class(info, isolation), info, None
     except PluginRefused as exc:
-        return None, _issue(item.origin(path), path, "plugin.refused", exc.message)
+        return None, info, _issue(item.origin(path), path, "plugin.refused", exc.message)
     except FlowStoneError as exc:
-        return None, _issue(item.origin(path), path, "plugin.import_failed", exc.message)
+        return None, info, _issue(item.origin(path), path, "plugin.import_failed", exc.message)
 
 
 def check_config(

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..config import FieldPath
+from ..errors import FlowStoneError
+from ..kinds import DEFAULT, KINDS, PLUGIN_KINDS, Kind, kind_info
 from .assembly import Declared
 from .host_config import HostConfig
 from .issues import Issue
@@ -20,22 +22,17 @@ from .shape import did_you_mean
 
 __all__ = ["reference_issues"]
 
-_LABELS = {
-    "IOManager": "IO manager",
-    "ItemReader": "item reader",
-    "Asset": "asset",
-    "Resource": "resource",
-}
-
 
 def reference_issues(declared: Sequence[Declared], host: HostConfig) -> list[Issue]:
     """Return every broken reference among ``declared`` (merged, shape-valid documents)."""
     names: dict[str, list[str]] = {}
     for item in declared:
         names.setdefault(item.kind, []).append(item.name)
-    names.setdefault("IOManager", []).append("default")  # the built-in memory fallback
+    for kind, info in KINDS.items():
+        if info.fallback is not None:  # an undeclared default stands for the fallback plugin
+            names.setdefault(kind, []).append(DEFAULT)
     issues: list[Issue] = []
-    assets = [item for item in declared if item.kind == "Asset"]
+    assets = [item for item in declared if item.kind == Kind.ASSET]
     for item in declared:
         if item.kind == "HostConfig":
             issues.append(_issue(item, ("kind",), "ref.host_config", _HOST_CONFIG_MESSAGE))
@@ -43,10 +40,10 @@ def reference_issues(declared: Sequence[Declared], host: HostConfig) -> list[Iss
         issues.extend(_missing_names(asset, names))
         issues.extend(_denied_callables(asset, host))
     issues.extend(_cycles(assets, "deps"))
-    plugins = [item for item in declared if item.kind not in ("Asset", "HostConfig")]
+    plugins = [item for item in declared if item.kind in PLUGIN_KINDS]
     for plugin in plugins:
         issues.extend(_missing_names(plugin, names))
-    issues.extend(_cycles([p for p in plugins if p.kind == "Resource"], "depends_on"))
+    issues.extend(_cycles([p for p in plugins if p.kind == Kind.RESOURCE], "depends_on"))
     return issues
 
 
@@ -59,16 +56,28 @@ _HOST_CONFIG_MESSAGE = (
 def _references(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str, str]]:
     """Yield ``(path, kind, name)`` for every name a document's spec refers to."""
     for index, resource in enumerate(spec.get("depends_on", [])):
-        yield ("spec", "depends_on", index), "Resource", resource
-    if kind != "Asset":
+        yield ("spec", "depends_on", index), Kind.RESOURCE, resource
+    if kind != Kind.ASSET:
         return
-    yield ("spec", "io_manager"), "IOManager", spec.get("io_manager", "default")
+    yield ("spec", "io_manager"), Kind.IO_MANAGER, spec.get("io_manager", DEFAULT)
     for index, dep in enumerate(spec.get("deps", [])):
-        yield ("spec", "deps", index), "Asset", dep
+        yield ("spec", "deps", index), Kind.ASSET, dep
     if "scatter" in spec:
-        yield ("spec", "scatter", "reader"), "ItemReader", spec["scatter"]["reader"]
+        yield ("spec", "scatter", "reader"), Kind.ITEM_READER, spec["scatter"]["reader"]
+    for part, kinds in _RUNS_ON.items():
+        for key, target in kinds:
+            if part in spec:
+                yield ("spec", part, key), target, spec[part].get(key, DEFAULT)
     for branch, target in spec.get("routing", {}).get("routes", {}).items():
-        yield ("spec", "routing", "routes", branch), "Asset", target
+        yield ("spec", "routing", "routes", branch), Kind.ASSET, target
+
+
+#: The coordinator and executor each kind of asset runs on, by spec key.
+_RUNS_ON: dict[str, tuple[tuple[str, Kind], ...]] = {
+    "scatter": (("coordinator", Kind.SCATTER_COORDINATOR), ("executor", Kind.EXECUTOR)),
+    "parallel": (("coordinator", Kind.PARALLEL_COORDINATOR), ("executor", Kind.EXECUTOR)),
+    "routing": (("coordinator", Kind.ROUTING_COORDINATOR),),
+}
 
 
 def _missing_names(item: Declared, names: Mapping[str, list[str]]) -> Iterator[Issue]:
@@ -76,7 +85,7 @@ def _missing_names(item: Declared, names: Mapping[str, list[str]]) -> Iterator[I
         declared = names.get(kind, [])
         if name in declared:
             continue
-        label = _LABELS[kind]
+        label = kind_info(kind).label
         listed = ", ".join(sorted(set(declared))) or "none"
         message = (
             f"No {label} named {name!r}{did_you_mean(name, declared)} (declared: {listed}). "
@@ -100,21 +109,17 @@ def _callables(spec: Mapping[str, Any]) -> Iterator[tuple[FieldPath, str]]:
 
 def _denied_callables(asset: Declared, host: HostConfig) -> Iterator[Issue]:
     for path, target in _callables(asset.data["spec"]):
-        module = target.partition(":")[0]
-        if not host.callable_allowed(module):
-            message = (
-                f"Callables from module {module!r} are not allowed by the host config "
-                f"(callables.allow: {', '.join(host.callables_allow) or 'nothing'}); add a "
-                "pattern there or move the function."
-            )
-            yield _issue(asset, path, "ref.callable_denied", message)
+        try:
+            host.callables.check(target)
+        except FlowStoneError as exc:
+            yield _issue(asset, path, "ref.callable_denied", exc.message)
 
 
 def _cycles(items: Sequence[Declared], field: str) -> Iterator[Issue]:
     """Report each cycle of ``spec.<field>`` references among ``items`` (one kind)."""
     by_name = {item.name: item for item in items}
     graph = {i.name: [d for d in i.data["spec"].get(field, []) if d in by_name] for i in items}
-    label = _LABELS[items[0].kind] if items else ""
+    label = kind_info(items[0].kind).label if items else ""
     for cycle in _find_cycles(graph):
         first = by_name[cycle[0]]
         index = first.data["spec"][field].index(cycle[1])

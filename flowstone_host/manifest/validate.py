@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..config import interpolate, referenced
-from ..loading.loader import PluginLoader
 from .assembly import Declared, Source, manifest_files, merge_layers
 from .builder import Built, build_manifests
+from .catalog import Catalog
 from .host_config import HostConfig
 from .issues import Issue
 from .model import ManifestSet
@@ -170,6 +170,7 @@ def validate_paths(
     paths: Iterable[PathLike],
     host: HostConfig | None = None,
     *,
+    catalog: Catalog,
     environ: Mapping[str, str] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
 ) -> ValidationReport:
@@ -178,30 +179,33 @@ def validate_paths(
     Args:
         paths: Files, and folders whose ``*.yaml``/``*.yml`` files are read (not recursive).
         host: The host config (env and callable permissions); built-in defaults if ``None``.
+        catalog: The installed plugins (``flowstone_host.loading.catalog.installed``).
         environ: Where ``${VAR}`` is read; ``os.environ`` by default.
         limits: YAML reading bounds.
 
     Raises:
         NotFound: a path does not exist.
     """
-    return validate_layers([list(paths)], host, environ=environ, limits=limits)
+    return validate_layers([list(paths)], host, catalog=catalog, environ=environ, limits=limits)
 
 
 def load_manifests(
-    host: HostConfig, *, environ: Mapping[str, str] | None = None
+    host: HostConfig, *, catalog: Catalog, environ: Mapping[str, str] | None = None
 ) -> ValidationReport:
     """Read the host config's manifest folders as layers: plugins folder, then overlays.
 
     Raises:
         NotFound: a folder does not exist.
     """
-    return validate_layers([[folder] for folder in host.manifest_folders], host, environ=environ)
+    folders = [[folder] for folder in host.manifest_folders]
+    return validate_layers(folders, host, catalog=catalog, environ=environ)
 
 
 def validate_layers(
     layers: Sequence[Sequence[PathLike]],
     host: HostConfig | None = None,
     *,
+    catalog: Catalog,
     environ: Mapping[str, str] | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     contents: Mapping[str, bytes | None] | None = None,
@@ -212,6 +216,7 @@ def validate_layers(
     Args:
         layers: Files and folders of each layer, in order.
         host: The host config (env, callables, sandbox); built-in defaults if ``None``.
+        catalog: The installed plugins, read under the host's sandbox policy.
         environ: Where ``${VAR}`` is read; ``os.environ`` by default.
         limits: YAML reading bounds.
         contents: Bytes to use instead of reading a file, by path as listed (such a file
@@ -229,7 +234,7 @@ def validate_layers(
     expanded = [_expand(layer, given) for layer in layers]
     with _gc_paused():
         return _validate(
-            layers, expanded, host, env, limits, contents or {}, cache or ValidationCache()
+            layers, expanded, host, catalog, env, limits, contents or {}, cache or ValidationCache()
         )
 
 
@@ -260,6 +265,7 @@ def _validate(
     layers: Sequence[Sequence[PathLike]],
     expanded: list[list[str]],
     host: HostConfig,
+    catalog: Catalog,
     env: Mapping[str, str],
     limits: ReadLimits,
     contents: Mapping[str, bytes | None],
@@ -283,8 +289,9 @@ def _validate(
     issues.extend(duplicates)
     issues.extend(reference_issues(declared, host))
     failed = {(i.position.file, i.document) for i in issues}
-    loader = PluginLoader(host.sandbox)
-    manifests, config_issues = build_manifests(declared, failed, loader, cache.built)
+    manifests, config_issues = build_manifests(
+        declared, failed, catalog, host.callables, cache.built
+    )
     issues.extend(config_issues)
     read = tuple(f for layer in expanded for f in layer)
     cache.retain(read)

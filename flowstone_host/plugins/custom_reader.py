@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from ..callables import import_callable
+from ..callables import CallablePolicy
 from ..contracts.item_reader import ItemReader
 from ..contracts.types import Batch
 from ..errors import ConfigError, ValidationError
@@ -19,7 +19,8 @@ class CustomItemReader(ItemReader):
     """Wraps a user function as an item reader.
 
     Config:
-        function: The source, a ``"module:function"`` string or a callable. It is called as
+        function: The source, a ``"module:function"`` string (resolved under the host's
+            ``callables.allow``, passed as ``callables=``) or a callable. It is called as
             ``function(config, deps)`` and returns an iterable of items; items are counted
             off as they are read, and ``restore`` re-calls the function and skips the items
             already read (so the source must be deterministic).
@@ -35,18 +36,24 @@ class CustomItemReader(ItemReader):
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
     config_schema: ClassVar[dict[str, Any]] = {
-        "function": {"required": True, "nullable": False},
+        "function": {"required": True, "nullable": False, "meta": {"callable": True}},
         "paged": {"type": "boolean", "default": False},
         "count": {"type": "integer", "min": 0, "nullable": True, "default": None},
     }
 
     def __init__(
-        self, config: Mapping[str, Any] | None = None, deps: Mapping[str, Any] | None = None
+        self,
+        config: Mapping[str, Any] | None = None,
+        deps: Mapping[str, Any] | None = None,
+        *,
+        callables: CallablePolicy | None = None,
     ) -> None:
         super().__init__(config, deps)
         if "function" not in self.config:
             raise ConfigError("The custom item reader needs config.function ('module:function').")
-        self._function: Callable[..., Any] = import_callable(self.config["function"])
+        # a name is imported only under the host's allow-list; no policy allows no name
+        policy = callables or CallablePolicy()
+        self._function: Callable[..., Any] = policy.resolve(self.config["function"])
         self._paged = bool(self.config.get("paged", False))
         self._done = False
         # iterable mode

@@ -23,6 +23,7 @@ from flowstone_host import (
     ItemReader,
     NotFound,
     NotSupported,
+    PermissionDenied,
     PluginCrashed,
     PluginLoadError,
     Timeout,
@@ -270,12 +271,27 @@ def test_stopping_leaves_no_grandchild(spawn: Any) -> None:
 # -- item readers --------------------------------------------------------------------------
 
 
+#: The host's callables policy, as it crosses to an isolated reader.
+HELPERS_ALLOWED = {"callables": ["flowstone_hostile.helpers"]}
+
+
+def test_an_isolated_reader_refuses_a_function_outside_the_host_allow_list(spawn: Any) -> None:
+    with pytest.raises(PermissionDenied, match=r"callables\.allow: flowstone_hostile\.helpers"):
+        spawn(
+            "flowstone_host.plugins.custom_reader:CustomItemReader",
+            kind="ItemReader",
+            config={"function": "os:listdir"},
+            facts=HELPERS_ALLOWED,
+        )
+
+
 def test_an_item_reader_is_built_per_instance_with_config_and_deps(spawn: Any) -> None:
     reader = spawn(
         "flowstone_host.plugins.custom_reader:CustomItemReader",
         kind="ItemReader",
         config={"function": "flowstone_hostile.helpers:upstream_items"},
         deps={"upstream": ["a", "b", "c"]},
+        facts=HELPERS_ALLOWED,
     )
     assert isinstance(reader, ItemReader)
     assert reader.read(2) == Batch(["a", "b"], False)
@@ -288,6 +304,7 @@ def test_a_crashed_item_reader_is_not_restarted(spawn: Any) -> None:
         kind="ItemReader",
         config={"function": "flowstone_hostile.helpers:upstream_items"},
         deps={"upstream": [1]},
+        facts=HELPERS_ALLOWED,
     )
     os.kill(reader.isolation.pid, signal.SIGKILL)
     with pytest.raises(PluginCrashed):

@@ -29,6 +29,7 @@ from flowstone_host import (
     Unavailable,
 )
 from flowstone_host.host.lifecycle import Host
+from flowstone_host.loading.catalog import installed
 from flowstone_host.loading.isolation.process import BASE_ENVIRONMENT
 from flowstone_host.loading.loader import PluginLoader, teardown_entry
 from flowstone_host.loading.probe import ProbeCache
@@ -394,7 +395,7 @@ def _declarations(tmp_path: Path, **sandbox_keys: Any) -> tuple[PluginLoader, Ma
     host = read_host_config(
         write_host_config(tmp_path / "config", tmp_path / "plugins.d", **sandbox_keys)
     )
-    report = validate_paths([tmp_path / "plugins.d"], host)
+    report = validate_paths([tmp_path / "plugins.d"], host, catalog=installed(host))
     assert report.ok, report.to_text()
     return PluginLoader(host.sandbox), report.manifests.declarations
 

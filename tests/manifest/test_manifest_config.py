@@ -9,6 +9,7 @@ from manifest_helpers import REPO
 
 from flowstone_host.cli import main
 from flowstone_host.config import REDACTED, interpolate, is_secret_key, redact
+from flowstone_host.loading.catalog import installed
 from flowstone_host.manifest.explain import explain_asset, explain_declaration
 from flowstone_host.manifest.host_config import read_host_config
 from flowstone_host.manifest.validate import load_manifests, validate_paths
@@ -80,7 +81,7 @@ def test_errors_never_echo_environment_or_secret_values(tmp_path: Path) -> None:
     path = _manifest(
         tmp_path, "    level: ${FLOWSTONE_LEVEL}\n    password: hunter2-do-not-print\n"
     )
-    report = validate_paths([path], environ={"FLOWSTONE_LEVEL": SECRET})
+    report = validate_paths([path], environ={"FLOWSTONE_LEVEL": SECRET}, catalog=installed())
     assert {i.code for i in report.issues} == {"plugin.config"}
     assert SECRET not in report.to_text() and SECRET not in report.to_json()
 
@@ -102,7 +103,9 @@ def test_config_show_redacts_and_explains(
 
 
 def test_explain_names_each_layer() -> None:
-    report = load_manifests(read_host_config(REPO / "config" / "host.yaml", environ={}), environ={})
+    report = load_manifests(
+        read_host_config(REPO / "config" / "host.yaml", environ={}), environ={}, catalog=installed()
+    )
     reader = {k.key: k.layer for k in explain_asset(report, "enriched_lines")["reader_config"]}
     assert reader["paged"].startswith("declaration ") and "00-embedded.yaml:" in reader["paged"]
     assert reader["function"].startswith("asset override ")
@@ -143,7 +146,7 @@ def test_a_schema_function_that_raises_is_the_plugin_s_bug_not_a_crash(
             "apiVersion: flowstone/v1\nkind: IOManager\nmetadata: {name: default}\n"
             "spec: {plugin: memory, config: {copy: true}}\n"
         )
-        report = validate_paths([path], environ={})
+        report = validate_paths([path], environ={}, catalog=installed())
     finally:
         plugin_config._validator.cache_clear()
     [issue] = report.issues

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from manifest_helpers import BAD, GOOD, REPO, expectation
 
+from flowstone_host.loading.catalog import installed
 from flowstone_host.manifest.host_config import read_host_config
 from flowstone_host.manifest.validate import load_manifests, validate_layers, validate_paths
 
@@ -23,7 +24,7 @@ def test_there_is_a_fixture_per_error_class() -> None:
 @pytest.mark.parametrize("path", BAD_FIXTURES, ids=lambda p: p.stem)
 def test_bad_fixture_reports_its_error(path: Path) -> None:
     line, column, code, fragment = expectation(path)
-    report = validate_paths([path], environ={})
+    report = validate_paths([path], environ={}, catalog=installed())
     assert not report.ok
     first = report.issues[0]
     assert (first.code, first.position.line, first.position.column) == (code, line, column)
@@ -34,7 +35,9 @@ def test_bad_fixture_reports_its_error(path: Path) -> None:
 
 
 def test_good_fixtures_are_valid_together_and_build_the_model() -> None:
-    report = validate_paths([GOOD], environ={"FLOWSTONE_TEST_LOGGER": "from.env"})
+    report = validate_paths(
+        [GOOD], environ={"FLOWSTONE_TEST_LOGGER": "from.env"}, catalog=installed()
+    )
     assert report.ok, report.to_text()
     emitter = report.manifests.get("TelemetryEmitter", "on")
     assert emitter is not None
@@ -53,7 +56,7 @@ def test_good_fixtures_are_valid_together_and_build_the_model() -> None:
 
 def test_shipped_manifests_validate() -> None:
     host = read_host_config(REPO / "config" / "host.yaml", environ={})
-    report = load_manifests(host, environ={})
+    report = load_manifests(host, environ={}, catalog=installed(host))
     assert report.ok, report.to_text()
     assert {k for k, _ in report.manifests.declarations} >= {"IOManager", "Executor"}
     assert "report" in report.manifests.assets
@@ -61,7 +64,7 @@ def test_shipped_manifests_validate() -> None:
 
 def test_prod_overlay_changes_config_through_yaml_only() -> None:
     host = read_host_config(REPO / "config" / "host-prod.yaml", environ={})
-    report = load_manifests(host, environ={})
+    report = load_manifests(host, environ={}, catalog=installed(host))
     assert report.ok, report.to_text()
     io = report.manifests.get("IOManager", "default")
     assert io is not None and io.config == {"copy": True}
@@ -77,7 +80,7 @@ def test_all_errors_are_reported_not_just_the_first(tmp_path: Path) -> None:
     text = (BAD / "shape-unknown-key.yaml").read_text().replace("kind: IOManager", "kind: X")
     path = tmp_path / "two.yaml"
     path.write_text(text + "\n---\n- 1\n")
-    codes = [issue.code for issue in validate_paths([path]).issues]
+    codes = [issue.code for issue in validate_paths([path], catalog=installed()).issues]
     assert codes == ["shape.enum", "shape.not_mapping"]
 
 
@@ -85,7 +88,7 @@ def test_unknown_path_is_not_found() -> None:
     from flowstone_host.errors import NotFound
 
     with pytest.raises(NotFound) as excinfo:
-        validate_paths([REPO / "no-such-folder"])
+        validate_paths([REPO / "no-such-folder"], catalog=installed())
     assert excinfo.value.path.endswith("no-such-folder")
 
 
@@ -98,7 +101,7 @@ def test_an_overlay_switching_plugin_replaces_the_declaration(tmp_path: Path) ->
     (prod / "io.yaml").write_text(
         header + f"spec: {{plugin: example, config: {{root: '{tmp_path}'}}}}\n"
     )
-    report = validate_layers([[base], [prod]], environ={})
+    report = validate_layers([[base], [prod]], environ={}, catalog=installed())
     assert report.ok, report.to_text()
     io = report.manifests.get("IOManager", "default")
     assert io is not None and (io.plugin, io.config["root"]) == ("example", str(tmp_path))

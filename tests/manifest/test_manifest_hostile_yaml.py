@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from manifest_helpers import BAD, REPO
 
+from flowstone_host.loading.catalog import installed
 from flowstone_host.manifest.issues import Issue
 from flowstone_host.manifest.validate import validate_paths
 from flowstone_host.manifest.yaml_reader import read_file, read_text
@@ -22,7 +23,7 @@ def _only_issue(path: Path) -> tuple[str, str]:
 
 def _issues(path: Path) -> tuple[Issue, ...]:
     start = time.perf_counter()
-    report = validate_paths([path], environ={})
+    report = validate_paths([path], environ={}, catalog=installed())
     assert time.perf_counter() - start < 2.0
     assert not report.ok
     return report.issues
@@ -98,7 +99,7 @@ def test_nesting_beyond_the_limit_within_libyaml_bounds(tmp_path: Path) -> None:
 def test_non_utf8_bytes_are_located(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: café\n".encode("latin-1"))
-    report = validate_paths([path])
+    report = validate_paths([path], catalog=installed())
     issue = report.issues[0]
     assert (issue.code, issue.position.line, issue.position.column) == ("io.encoding", 1, 10)
 
@@ -137,7 +138,7 @@ def test_every_yaml_test_suite_case_gives_a_clean_error() -> None:
     assert len(cases) > 300
     start = time.perf_counter()
     for case in cases:
-        report = validate_paths([case], environ={})
+        report = validate_paths([case], environ={}, catalog=installed())
         assert not report.ok, case  # none of them is a manifest
         for issue in report.issues:
             assert issue.position.line >= 1 and issue.position.column >= 1

@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from flowstone_host import ConfigError, ValidationError
+from flowstone_host import ConfigError, PermissionDenied, ValidationError
+from flowstone_host.callables import CallablePolicy
 from flowstone_host.plugins.custom_reader import CustomItemReader
+
+#: The host's policy, allowing this module's functions only.
+HERE = CallablePolicy((__name__,))
 
 
 def numbers(config: Mapping[str, Any], deps: Mapping[str, Any]) -> Iterator[int]:
@@ -36,7 +40,7 @@ def _drain(reader: CustomItemReader, batch_size: int) -> list[int]:
 
 
 def test_iterable_mode_by_import_path_with_deps() -> None:
-    reader = CustomItemReader({"function": f"{__name__}:numbers"}, {"n": 5})
+    reader = CustomItemReader({"function": f"{__name__}:numbers"}, {"n": 5}, callables=HERE)
     assert _drain(reader, 2) == [0, 1, 2, 3, 4]
     assert reader.read(2).items == [] and reader.read(2).done
 
@@ -82,7 +86,18 @@ def test_count_comes_from_config() -> None:
 )
 def test_bad_function_config_is_a_config_error(config: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        CustomItemReader(config)
+        CustomItemReader(config, callables=CallablePolicy(("*",)))
+
+
+@pytest.mark.parametrize("function", ["os:listdir", "subprocess:run"])
+def test_a_function_outside_the_allow_list_is_refused_before_import(function: str) -> None:
+    with pytest.raises(PermissionDenied, match=r"callables.allow: test_custom_reader\)"):
+        CustomItemReader({"function": function}, callables=HERE)
+
+
+def test_without_a_policy_no_function_name_is_resolved() -> None:
+    with pytest.raises(PermissionDenied, match=r"callables\.allow: nothing"):
+        CustomItemReader({"function": f"{__name__}:numbers"})
 
 
 def test_bad_batch_size_and_foreign_checkpoint_are_validation_errors() -> None:

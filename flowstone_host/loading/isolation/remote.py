@@ -51,6 +51,7 @@ class PluginSpec:
         name: The declaration's name, for logs, errors and telemetry.
         config: The plugin's merged config.
         deps: Loaded dependency values, for item readers.
+        facts: Host facts as plain data (``state_dir``, ``callables`` patterns).
     """
 
     kind: str
@@ -58,6 +59,7 @@ class PluginSpec:
     name: str
     config: Mapping[str, Any]
     deps: Mapping[str, Any] | None = None
+    facts: Mapping[str, Any] | None = None
 
 
 class RemotePlugin:
@@ -94,6 +96,7 @@ class RemotePlugin:
             "name": spec.name,
             "config": dict(spec.config),
             "deps": dict(spec.deps or {}),
+            "facts": dict(spec.facts or {}),
             "incarnation": incarnation,
         }
         try:

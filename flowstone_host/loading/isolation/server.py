@@ -14,9 +14,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ...callables import CallablePolicy
 from ...contracts.plugin import Plugin
 from ...contracts.versions import CONTRACTS, check_compatibility
 from ...errors import FlowStoneError, PluginLoadError, Unavailable, ValidationError, normalize
+from ..construct import HostFacts, build_plugin
 from .channel import Channel, ChannelClosed, ProtocolViolation
 from .child import child_channel
 from .codec import RemoteHandle, decode, encode, plain_or_none
@@ -50,8 +52,9 @@ def _build(build: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
             plugin=label,
         )
     compatibility = check_compatibility(cls, contract, name=label)
-    args = (build["config"], build["deps"]) if contract.kind == "ItemReader" else (build["config"],)
-    plugin: Plugin = cls(*args)
+    facts = build.get("facts") or {}
+    host = HostFacts(facts.get("state_dir"), CallablePolicy(tuple(facts.get("callables") or ())))
+    plugin: Plugin = build_plugin(cls, contract.kind, build["config"], host, build["deps"])
     served: Any = plugin
     if contract.kind == "Resource":
         served = _ResourceHandles(plugin, build["name"], build["incarnation"])

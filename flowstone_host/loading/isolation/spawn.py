@@ -8,6 +8,7 @@ from typing import Any
 from ...contracts.plugin import Plugin
 from ...contracts.versions import contract_for
 from ...errors import NotSupported
+from ...kinds import kind_info
 from .options import IsolationOptions
 from .proxy import plugin_proxy_class
 from .remote import PluginSpec
@@ -28,6 +29,7 @@ def spawn_plugin(
     name: str | None = None,
     deps: Mapping[str, Any] | None = None,
     options: IsolationOptions | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> Plugin:
     """Start a plugin in a supervised child process and return a proxy for it.
 
@@ -49,6 +51,8 @@ def spawn_plugin(
         name: The declaration's name, for logs and errors (default: the target).
         deps: Dependency values for an item reader's constructor.
         options: Environment, limits, timeouts and restart policy.
+        facts: Host facts for the constructor, as plain data (``state_dir``, and the
+            ``callables`` allow patterns).
 
     Returns:
         The proxy.
@@ -66,11 +70,10 @@ def spawn_plugin(
             f"Declare isolation: inprocess."
         )
     spec = PluginSpec(
-        contract.kind, target, name or describe_target(target), dict(config or {}), deps
+        contract.kind, target, name or describe_target(target), dict(config or {}), deps, facts
     )
-    supervisor = Supervisor(
-        spec, options or IsolationOptions(), restart=contract.kind != "ItemReader"
-    )
+    per_run = kind_info(contract.kind).per_run  # a reader's position lives in its child
+    supervisor = Supervisor(spec, options or IsolationOptions(), restart=not per_run)
     info = supervisor.start()
     cls: Any = plugin_proxy_class(contract.abc, info)
     proxy: Plugin = cls(supervisor, spec.config)
