@@ -38,13 +38,14 @@ _SAVE = """UPDATE {schema}.scatter_barriers
 SET status = %s, final = %s, total = %s, completed = %s, failed = %s WHERE barrier_id = %s"""
 _INSERT_KEYS = """INSERT INTO {schema}.scatter_keys (barrier_id, key)
 SELECT %s, k FROM unnest(%s::text[]) AS k ON CONFLICT DO NOTHING"""
+# One statement per key, pipelined: a lookup by the full primary key whatever the planner's
+# statistics say (before a fresh table's first ANALYZE they claim a barrier has few keys,
+# and a join of a batch against them then scans every key of the barrier once per key).
 _OUTCOME = {
-    True: """UPDATE {schema}.scatter_keys AS k SET status = 'complete', result = v.value::jsonb
-FROM unnest(%s::text[], %s::text[]) AS v(key, value)
-WHERE k.barrier_id = %s AND k.key = v.key AND k.status = 'pending'""",
-    False: """UPDATE {schema}.scatter_keys AS k SET status = 'failed', error = v.value::jsonb
-FROM unnest(%s::text[], %s::text[]) AS v(key, value)
-WHERE k.barrier_id = %s AND k.key = v.key AND k.status = 'pending'""",
+    True: """UPDATE {schema}.scatter_keys SET status = 'complete', result = %s::jsonb
+WHERE barrier_id = %s AND key = %s AND status = 'pending'""",
+    False: """UPDATE {schema}.scatter_keys SET status = 'failed', error = %s::jsonb
+WHERE barrier_id = %s AND key = %s AND status = 'pending'""",
 }
 _PENDING_AMONG = """SELECT key FROM {schema}.scatter_keys
 WHERE barrier_id = %s AND key = ANY(%s::text[]) AND status = 'pending'"""
@@ -201,8 +202,12 @@ class PostgresScatterCoordinator(PostgresBacked, ScatterCoordinator):
     def _apply(self, conn: Any, barrier_id: str, succeeded: bool, values: dict[str, str]) -> int:
         if not values:
             return 0
-        params = [list(values), list(values.values()), barrier_id]
-        return int(conn.execute(self.sql(_OUTCOME[succeeded]), params).rowcount)
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                self.sql(_OUTCOME[succeeded]),
+                [(value, barrier_id, key) for key, value in values.items()],
+            )
+            return int(cursor.rowcount)  # the sum over the statements
 
     def _within_trip(
         self, conn: Any, barrier_id: str, barrier: _Barrier, failures: dict[str, str]
@@ -303,7 +308,7 @@ class PostgresScatterCoordinator(PostgresBacked, ScatterCoordinator):
 
     def finished_keys(self, barrier_id: str, keys: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(str(key) for key in keys))
-        with self.connection() as conn:
+        with self.transaction() as conn:
             self._require(conn, barrier_id)
             finished: set[str] = set()
             for chunk in _chunks(wanted):
