@@ -35,11 +35,13 @@ $(VENV)/.installed-lint: $(VENV)/.installed-test
 	$(PY) -m pip install --quiet -e '.[lint]'
 	touch $@
 
-# ruff (lint and format) over everything, mypy --strict over the package.
+# ruff (lint and format) over everything, mypy --strict over the package, and the layer
+# contracts of pyproject.toml ([tool.importlinter]): dependencies run one way.
 lint: $(VENV)/.installed-lint
 	$(PY) -m ruff check flowstone_host tests bench
 	$(PY) -m ruff format --check flowstone_host tests bench
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis
