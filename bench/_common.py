@@ -29,8 +29,8 @@ RENAME_TIMEOUT_S = 5.0
 class Result:
     """One benchmark figure against its floor.
 
-    ``ratio`` is ``value / floor`` when lower is better (times), ``floor / value`` when
-    higher is better (throughputs): either way, 1.0 is the floor and ``target`` the limit.
+    ``ratio`` is ``value / floor``. When lower is better (a time) the target is a ceiling
+    (``<= 1.50x``); when higher is better (a rate) it is a floor (``>= 0.50x``).
     """
 
     name: str
@@ -42,13 +42,18 @@ class Result:
 
     @property
     def ratio(self) -> float:
-        if self.higher_is_better:
-            return self.floor / self.value if self.value else float("inf")
         return self.value / self.floor if self.floor else float("inf")
 
     @property
     def ok(self) -> bool:
+        if self.higher_is_better:
+            return self.ratio >= self.target
         return self.ratio <= self.target
+
+    @property
+    def target_text(self) -> str:
+        """The target with its direction, e.g. ``<= 1.50x`` or ``>= 0.50x``."""
+        return f"{'>=' if self.higher_is_better else '<='} {self.target:.2f}x"
 
 
 def median_ns_per_op(fn: Callable[[int], None], loops: int, repeats: int = 7) -> float:
@@ -64,12 +69,12 @@ def median_ns_per_op(fn: Callable[[int], None], loops: int, repeats: int = 7) ->
 def print_results(title: str, results: list[Result]) -> bool:
     """Print a table of results; return whether every one met its target."""
     print(f"\n== {title}")
-    print(f"{'benchmark':<48} {'value':>12} {'floor':>12} {'ratio':>7} {'target':>7}")
+    print(f"{'benchmark':<48} {'value':>12} {'floor':>12} {'ratio':>7} {'target':>9}")
     for r in results:
         mark = "ok" if r.ok else "MISSED"
         print(
             f"{r.name:<48} {r.value:>10.1f}{r.unit:<2} {r.floor:>10.1f}{r.unit:<2} "
-            f"{r.ratio:>6.2f}x {r.target:>6.2f}x {mark}"
+            f"{r.ratio:>6.2f}x {r.target_text:>9} {mark}"
         )
     return all(r.ok for r in results)
 

@@ -8,14 +8,14 @@ from bench._common import Result, median_ns_per_op, print_results
 from flowstone_host import telemetry
 from flowstone_host.plugins.memory_coordinators import MemoryScatterCoordinator
 from flowstone_host.plugins.memory_io import MemoryIOManager
-from flowstone_host.registry import Entry, IORegistry
+from flowstone_host.registry import Entry, Registry
 
 LOOPS = 200_000
 
 
 def _resolve_vs_dict_get() -> Result:
     entries = [Entry("IOManager", f"io{i}", object()) for i in range(50)]
-    registry = IORegistry(entries)
+    registry = Registry("IOManager", entries)
     table = {e.name: e for e in entries}
     resolve, get = registry.resolve, table.get
 

@@ -1,5 +1,7 @@
 """flowstone-host: a plugin host for FlowStone's integration contracts."""
 
+from importlib import metadata as _metadata
+
 from .contracts import (
     BarrierStatus,
     Batch,
@@ -37,7 +39,10 @@ from .partitions import parse_partition_key, partition_key
 from .registry import Entry, Snapshot
 from .telemetry import attach, detach, execute, span
 
-__version__ = "0.1.0"
+try:  # the one version: the distribution's metadata, set in pyproject.toml
+    __version__ = _metadata.version("flowstone-host")
+except _metadata.PackageNotFoundError:  # imported from a source tree never installed
+    __version__ = "0+unknown"
 
 
 def __getattr__(name: str) -> object:

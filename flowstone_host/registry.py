@@ -55,12 +55,12 @@ class Registry:
         Raises:
             NotFound: no such name; the message lists the names that exist.
         """
-        entry = self._entries.get(name)
-        if entry is None and name == DEFAULT:
-            entry = self.fallback
-        if entry is None:
-            raise self._not_found(name)
-        return entry
+        try:
+            return self._entries[name]
+        except KeyError:
+            if name == DEFAULT and self._fallback is not None:
+                return self._fallback
+            raise self._not_found(name) from None
 
     def default(self) -> Entry:
         """Return the declaration named ``default``, or the kind's fallback.

@@ -45,7 +45,6 @@ from ..errors import (
 )
 
 __all__ = [
-    "DEFAULT_LISTEN",
     "MAX_BODY_BYTES",
     "RELOAD_TRIGGER",
     "AdminServer",
@@ -56,7 +55,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = "127.0.0.1:8787"
+#: What a listen address looks like, for error messages (the default is in the schema).
+_EXAMPLE_LISTEN = "127.0.0.1:8787"
 MAX_BODY_BYTES = 64 * 1024
 RELOAD_TRIGGER = "http"
 """The ``trigger`` passed to :meth:`HostAPI.reload` by ``POST /reload``."""
@@ -113,7 +113,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ConfigError(
-            f"Admin listen address {listen!r} is not 'host:port' (e.g. {DEFAULT_LISTEN!r}; "
+            f"Admin listen address {listen!r} is not 'host:port' (e.g. {_EXAMPLE_LISTEN!r}; "
             "port 0 picks a free port; give 0.0.0.0 explicitly to listen everywhere)."
         )
     return host, int(port)
@@ -350,7 +350,7 @@ class AdminServer:
     def __init__(
         self,
         host_api: HostAPI,
-        listen: str = DEFAULT_LISTEN,
+        listen: str,
         token: str | None = None,
         *,
         request_timeout: float = 10.0,

@@ -31,6 +31,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from ..manifest.host_config import HostConfig
+
 __all__ = ["EventSource", "ManifestWatcher", "Mode", "PendingChanges", "Trigger", "WatchdogSource"]
 
 log = logging.getLogger(__name__)
@@ -220,7 +222,8 @@ class ManifestWatcher:
         folders: Folders to watch recursively; symlinks are resolved to the real folders.
         on_change: Called with ``"watch"`` or ``"rescan"``, never concurrently with
             itself. Exceptions are logged and the watcher keeps going.
-        debounce_s: Quiet time after the last event before ``on_change("watch")``.
+        debounce_s: Quiet time after the last event before ``on_change("watch")``;
+            ``None`` takes the host config's default (``reload.debounce_ms``).
         rescan_interval_s: Call ``on_change("rescan")`` when nothing was triggered for this
             long; ``None`` disables it.
         busy_timeout_s: How long a file left open after writing may hold triggers back.
@@ -233,7 +236,7 @@ class ManifestWatcher:
         folders: Sequence[Path],
         on_change: Callable[[Trigger], None],
         *,
-        debounce_s: float = 0.2,
+        debounce_s: float | None = None,
         rescan_interval_s: float | None = 30.0,
         busy_timeout_s: float = 5.0,
         source: EventSource | None = None,
@@ -245,6 +248,8 @@ class ManifestWatcher:
         self._source: EventSource = source or WatchdogSource()
         self._fallback: EventSource = fallback or WatchdogSource(polling=True)
         self._cond = threading.Condition()
+        if debounce_s is None:
+            debounce_s = HostConfig.defaults().reload.debounce_ms / 1000
         self._pending = PendingChanges(debounce_s, busy_timeout_s)
         self._next_rescan: float | None = None
         self._next_health_check = 0.0

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 import time
+
+import flowstone_host
 from pathlib import Path
 
 import pytest
@@ -120,7 +122,7 @@ def test_the_shipped_plugins_folder_checks_clean() -> None:
     assert code == 0, lines
     states = declaration_lines(lines)
     assert states and all(state == "OK" for state, _ in states.values())
-    assert "flowstone-host 0.1.0" in next(iter(states.values()))[1]
+    assert f"flowstone-host {flowstone_host.__version__}" in next(iter(states.values()))[1]
     assert lines[-1] == f"{len(states)} of {len(states)} declaration(s) OK; 0 manifest error(s)"
 
 
