@@ -1,4 +1,4 @@
-"""The errors the host shows, and ``normalize()`` that turns any exception into one.
+"""The errors the host shows, and ``normalize()`` that turns any exception (or error value) into one.
 
 Every error the host reports is a :class:`FlowStoneError` with a stable ``code``, a
 ``retryable`` flag, JSON-safe ``details`` and keyword context (``plugin``, ``namespace``,
@@ -266,32 +266,41 @@ def _describe(exc: BaseException) -> str:
 
 
 @functools.singledispatch
-def _rule(exc: BaseException) -> FlowStoneError:
-    hook = getattr(exc, "__flowstone_error__", None)
+def _rule(value: object) -> FlowStoneError:
+    hook = getattr(value, "__flowstone_error__", None)
     if callable(hook):
         result = hook()
         if isinstance(result, FlowStoneError):
             return result
-    return InternalError(_describe(exc))
+    if isinstance(value, BaseException):
+        return InternalError(_describe(value))
+    return InternalError(
+        f"Unexpected error value {type(value).__name__}: {value!r}",
+        details={"value": repr(value)},
+    )
 
 
-def normalize(exc: BaseException) -> FlowStoneError:
-    """Turn any exception into a :class:`FlowStoneError`, keeping the original as cause.
+def normalize(exc: object) -> FlowStoneError:
+    """Turn any exception, or any error value, into a :class:`FlowStoneError`.
 
-    A ``FlowStoneError`` is returned as it is. Other exceptions go through the rules
-    registered with ``@normalize.register`` (most specific class first); unknown ones
-    become :class:`InternalError`.
+    A ``FlowStoneError`` is returned as it is. Other values go through the rules
+    registered with ``@normalize.register`` (most specific class first): a rule may be
+    registered for an error *value* a driver returns rather than raises (the original
+    design's changeset case). Unknown exceptions become :class:`InternalError`; unknown
+    non-exception values too, carrying their ``repr`` in the message and
+    ``details["value"]``.
 
     Args:
-        exc: The exception to normalize.
+        exc: The exception or error value to normalize.
 
     Returns:
-        The normalized error, whose ``__cause__`` is ``exc`` (unless ``exc`` was already one).
+        The normalized error, whose ``__cause__`` is ``exc`` when ``exc`` is an exception
+        (and was not already a ``FlowStoneError``).
     """
     if isinstance(exc, FlowStoneError):
         return exc
     result = _rule(exc)
-    if result is not exc and result.__cause__ is None:
+    if isinstance(exc, BaseException) and result is not exc and result.__cause__ is None:
         result.__cause__ = exc
     return result
 
