@@ -20,6 +20,8 @@ class MemoryIOManager(IOManager):
 
     Values are stored as given (no copy) unless the config sets ``copy: true``, in which
     case each store and load deep-copies, so callers cannot change stored data in place.
+    An asset's ``io_config`` reaches each call as ``**opts`` and overrides the config for
+    that call: ``copy`` given there wins over the declaration's.
     """
 
     contract_version = "1.0.0"
@@ -41,11 +43,11 @@ class MemoryIOManager(IOManager):
                 asset=asset,
                 partition=key[1],
             ) from None
-        return copy.deepcopy(value) if self._copy else value
+        return copy.deepcopy(value) if opts.get("copy", self._copy) else value
 
     def store(self, asset: str, data: Any, partition: Partition, **opts: Any) -> None:
         key = (asset, partition_key(partition))
-        self._data[key] = copy.deepcopy(data) if self._copy else data
+        self._data[key] = copy.deepcopy(data) if opts.get("copy", self._copy) else data
 
     def exists(self, asset: str, partition: Partition, **opts: Any) -> bool:
         return (asset, partition_key(partition)) in self._data
