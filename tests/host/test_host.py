@@ -5,87 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from host_tree import Tree, asset_doc, doc, header
 
 from flowstone_host import telemetry
-from flowstone_host.host.lifecycle import Host
 from flowstone_host.host.manifest_tree import ManifestTree
-from flowstone_host.manifest.host_config import read_host_config
-
-
-def _doc(kind: str, name: str, plugin: str, **config: Any) -> str:
-    body = (
-        json.dumps({"plugin": plugin, "config": config})
-        if config
-        else json.dumps({"plugin": plugin})
-    )
-    return _header(kind, name) + f"spec: {body}\n"
-
-
-def _asset(name: str, io_manager: str = "default") -> str:
-    spec = {"compute": "flowstone_host.examples.demo_assets:orders", "io_manager": io_manager}
-    return _header("Asset", name) + f"spec: {json.dumps(spec)}\n"
-
-
-def _header(kind: str, name: str) -> str:
-    return f"apiVersion: flowstone/v1\nkind: {kind}\nmetadata: {{name: {name}}}\n"
-
-
-class Tree:
-    """A temporary host: its config, plugins folder and a journal the fixture plugins write."""
-
-    def __init__(self, root: Path) -> None:
-        self.plugins = root / "plugins.d"
-        self.plugins.mkdir()
-        self.journal = root / "journal.log"
-        self.journal.touch()
-        self.config = root / "host.yaml"
-        self.config.write_text(
-            "apiVersion: flowstone/v1\nkind: HostConfig\nmetadata: {name: test}\n"
-            "spec: {plugins_dir: plugins.d, state_dir: state, shutdown: {grace_s: 5}}\n"
-        )
-
-    def write(self, name: str, *documents: str) -> Path:
-        path = self.plugins / name
-        path.write_text("---\n".join(documents))
-        return path
-
-    def resource(self, name: str, **config: Any) -> str:
-        config.setdefault("label", name)
-        return _doc("Resource", name, "journal", journal=str(self.journal), **config)
-
-    def resource_labelled_from_env(self, name: str, variable: str) -> str:
-        config = f"{{journal: {self.journal}, label: '${{{variable}}}'}}"
-        return _header("Resource", name) + f"spec:\n  plugin: journal\n  config: {config}\n"
-
-    def io(self, name: str, label: str | None = None) -> str:
-        return _doc("IOManager", name, "journal", journal=str(self.journal), label=label or name)
-
-    def events(self) -> list[str]:
-        return self.journal.read_text().splitlines()
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Tree:
-    return Tree(tmp_path)
-
-
-@pytest.fixture
-def make_host(tree: Tree) -> Iterator[Callable[[], Host]]:
-    hosts: list[Host] = []
-
-    def make() -> Host:
-        host = Host(read_host_config(tree.config))
-        hosts.append(host)
-        return host
-
-    yield make
-    for host in hosts:
-        host.stop(grace_s=0)
 
 
 def _actions(report: Any) -> dict[str, str]:
@@ -118,7 +44,7 @@ def test_a_failing_file_keeps_its_last_good_version_while_others_apply(
     host.start()
     tree.write(
         "a.yaml",
-        _header("IOManager", "warehouse") + "spec: {plugin: journal, config: {journal: [}\n",
+        header("IOManager", "warehouse") + "spec: {plugin: journal, config: {journal: [}\n",
     )
     tree.write("b.yaml", tree.io("lake"), tree.io("pond"))
 
@@ -141,9 +67,9 @@ def test_a_reference_to_what_a_failed_file_would_add_is_rejected_too(
     tree.write(
         "a.yaml",
         tree.io("warehouse"),
-        _header("IOManager", "lake") + "spec: {plugn: memory}\n",  # misspelled: a shape error
+        header("IOManager", "lake") + "spec: {plugn: memory}\n",  # misspelled: a shape error
     )
-    tree.write("b.yaml", _asset("orders", io_manager="lake"))
+    tree.write("b.yaml", asset_doc("orders", io_manager="lake"))
 
     report = host.reload("watch")
 
@@ -163,9 +89,9 @@ def test_an_unloadable_plugin_fails_its_declaration_not_its_file(
     tree.write(
         "a.yaml",
         tree.io("warehouse"),
-        _header("IOManager", "lake") + "spec: {plugin: no-such-plugin}\n",
-        _asset("orders", io_manager="lake"),
-        _asset("invoices", io_manager="warehouse"),
+        header("IOManager", "lake") + "spec: {plugin: no-such-plugin}\n",
+        asset_doc("orders", io_manager="lake"),
+        asset_doc("invoices", io_manager="warehouse"),
     )
     host = make_host()
 
@@ -191,7 +117,7 @@ def test_an_unloadable_plugin_fails_its_declaration_not_its_file(
 
 def test_a_valid_change_that_breaks_another_file_is_held_back(tree: Tree, make_host: Any) -> None:
     tree.write("a.yaml", tree.io("lake"))
-    tree.write("b.yaml", _asset("orders", io_manager="lake"))
+    tree.write("b.yaml", asset_doc("orders", io_manager="lake"))
     host = make_host()
     host.start()
     tree.write("a.yaml", tree.io("pond"))  # valid alone, but orders needs lake
@@ -326,7 +252,7 @@ def test_status_redacts_secrets(
 def test_declared_telemetry_emitters_are_attached_and_detached(
     tree: Tree, make_host: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    emitter = _doc("TelemetryEmitter", "log", "logging", logger="test.emitter", level="INFO")
+    emitter = doc("TelemetryEmitter", "log", "logging", logger="test.emitter", level="INFO")
     tree.write("a.yaml", emitter)
     host = make_host()
     host.start()
@@ -446,7 +372,7 @@ def test_a_reload_that_fails_midway_tears_down_what_it_set_up_and_tries_again(
     tree.write("a.yaml", tree.io("warehouse"))
     host = make_host()
     host.start()
-    tree.write("b.yaml", tree.io("lake"), _asset("orders", io_manager="lake"))
+    tree.write("b.yaml", tree.io("lake"), asset_doc("orders", io_manager="lake"))
 
     def broken(self: Any, asset: Any) -> Any:
         raise RuntimeError("a bug after lake was set up")
@@ -486,7 +412,7 @@ def test_an_unreadable_file_keeps_its_last_good_version(
 
 def test_deleting_a_file_another_one_needs_is_held_back(tree: Tree, make_host: Any) -> None:
     gone = tree.write("a.yaml", tree.io("warehouse"))
-    tree.write("b.yaml", tree.io("lake"), _asset("orders", io_manager="warehouse"))
+    tree.write("b.yaml", tree.io("lake"), asset_doc("orders", io_manager="warehouse"))
     host = make_host()
     host.start()
     gone.unlink()
@@ -507,8 +433,8 @@ def test_an_asset_does_not_fall_back_to_memory_when_its_default_cannot_load(
 ) -> None:
     tree.write(
         "a.yaml",
-        _header("IOManager", "default") + "spec: {plugin: postgress}\n",
-        _asset("orders"),
+        header("IOManager", "default") + "spec: {plugin: postgress}\n",
+        asset_doc("orders"),
     )
     host = make_host()
     report = host.start()

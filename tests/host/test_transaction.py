@@ -1,0 +1,355 @@
+"""Reload transactions on real files: assets kept, replaced or refused; the paths of health
+failures, retries and dependency diamonds that the broader host tests do not reach."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from host_tree import Tree, header
+
+from flowstone_host.host.transaction import _in_dependency_order
+from flowstone_host.manifest.model import Declaration
+
+
+def _actions(report: Any) -> dict[str, str]:
+    return {f"{c.kind}/{c.name}": c.action for c in report.changes}
+
+
+def _asset(name: str, **spec: Any) -> str:
+    spec.setdefault("compute", "flowstone_host.examples.demo_assets:orders")
+    return header("Asset", name) + f"spec: {json.dumps(spec)}\n"
+
+
+def _scatter_asset(name: str, reader: str) -> str:
+    scatter = {
+        "reader": reader,
+        "reader_config": {"function": "flowstone_host.examples.demo_assets:order_lines"},
+        "item": "flowstone_host.examples.demo_assets:enrich",
+        "gather": "flowstone_host.examples.demo_assets:collect",
+    }
+    return header("Asset", name) + f"spec: {json.dumps({'scatter': scatter})}\n"
+
+
+def _depending(tree: Tree, name: str, *needs: str, **config: Any) -> str:
+    return tree.resource(name, **config).replace(
+        "spec: {", f'spec: {{"depends_on": {json.dumps(list(needs))}, ', 1
+    )
+
+
+def _states(host: Any) -> dict[str, dict[str, Any]]:
+    status = host.status()
+    return {d["name"]: d for d in status["declarations"] + status["assets"]}
+
+
+# -- assets ---------------------------------------------------------------------------------
+
+
+def test_an_unchanged_asset_is_reused_and_changes_nothing(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.io("lake"), _asset("orders", io_manager="lake"))
+    host = make_host()
+    host.start()
+    generation = host.generation
+
+    report = host.reload("manual")  # a person's reload: the transaction runs in full
+
+    assert _actions(report) == {"IOManager/lake": "reused", "Asset/orders": "reused"}
+    assert (report.outcome, host.generation) == ("unchanged", generation)
+    assert _states(host)["orders"]["state"] == "active"
+
+
+def test_an_edited_asset_is_replaced_and_the_snapshot_holds_the_new_version(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write("a.yaml", tree.io("lake"), _asset("orders", io_manager="lake"))
+    host = make_host()
+    host.start()
+    generation = host.generation
+
+    tree.write("a.yaml", tree.io("lake"), _asset("orders", io_manager="lake", description="v2"))
+    report = host.reload("watch")
+
+    assert _actions(report) == {"IOManager/lake": "reused", "Asset/orders": "replaced"}
+    assert report.outcome == "applied" and host.generation == generation + 1
+    assert host.snapshot().assets.resolve("orders").description == "v2"
+    assert host.reload("manual").outcome == "unchanged"  # and now it is the live version
+    assert _actions(host.last_reload)["Asset/orders"] == "reused"
+
+
+def test_a_new_asset_is_added_and_a_deleted_one_removed(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", _asset("orders"))
+    host = make_host()
+    assert _actions(host.start()) == {"Asset/orders": "added"}
+    tree.write("a.yaml", _asset("invoices"))
+    report = host.reload("watch")
+    assert _actions(report) == {"Asset/invoices": "added", "Asset/orders": "removed"}
+    assert host.snapshot().assets.names() == ["invoices"]
+    assert [a["name"] for a in host.status()["assets"]] == ["invoices"]
+
+
+def test_an_asset_on_the_built_in_memory_io_manager_loads_without_declaring_it(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write("a.yaml", _asset("orders"))  # io_manager: default, declared nowhere
+    host = make_host()
+
+    report = host.start()
+
+    assert (report.outcome, _actions(report)) == ("applied", {"Asset/orders": "added"})
+    assert "orders" in host.snapshot().assets
+    fallback = host.snapshot().io_managers.resolve("default")
+    assert fallback.plugin == "memory" and host.snapshot().io_managers.names() == []
+
+
+def test_an_asset_that_reads_a_failed_asset_fails_too(tree: Tree, make_host: Any) -> None:
+    tree.write(
+        "a.yaml",
+        header("IOManager", "lake") + "spec: {plugin: no-such-plugin}\n",
+        _asset("orders", io_manager="lake"),
+        _asset("totals", deps=["orders"]),
+        _asset("report", deps=["totals"]),
+        _asset("other"),
+    )
+    host = make_host()
+
+    report = host.start()
+
+    assert _actions(report) == {
+        "IOManager/lake": "failed",
+        "Asset/orders": "failed",
+        "Asset/totals": "failed",
+        "Asset/report": "failed",
+        "Asset/other": "added",
+    }
+    states = _states(host)
+    assert states["totals"]["reason"] == "it reads asset 'orders', which is not loaded"
+    assert states["report"]["reason"] == "it reads asset 'totals', which is not loaded"
+    assert host.snapshot().assets.names() == ["other"]
+
+
+def test_a_scatter_asset_whose_reader_cannot_load_is_refused(tree: Tree, make_host: Any) -> None:
+    tree.write(
+        "a.yaml",
+        header("ItemReader", "lines") + "spec: {plugin: no-such-reader}\n",
+        _scatter_asset("enriched", reader="lines"),
+    )
+    host = make_host()
+
+    report = host.start()
+
+    assert _actions(report) == {"ItemReader/lines": "failed", "Asset/enriched": "failed"}
+    assert _states(host)["enriched"]["reason"].startswith("its ItemReader 'lines' is not loaded")
+    assert "enriched" not in host.snapshot().assets
+
+
+def test_a_scatter_asset_with_a_loaded_reader_is_admitted(tree: Tree, make_host: Any) -> None:
+    tree.write(
+        "a.yaml",
+        header("ItemReader", "lines") + "spec: {plugin: custom}\n",
+        _scatter_asset("enriched", reader="lines"),
+    )
+    host = make_host()
+    assert _actions(host.start()) == {"ItemReader/lines": "added", "Asset/enriched": "added"}
+    assert "enriched" in host.snapshot().assets
+
+
+# -- health of a new version ----------------------------------------------------------------
+
+
+def test_an_unhealthy_new_version_keeps_the_previous_one(tree: Tree, make_host: Any) -> None:
+    healthy = tree.plugins.parent / "db.ok"
+    healthy.touch()
+    tree.write("a.yaml", tree.resource("db", health_file=str(healthy)))
+    host = make_host()
+    host.start()
+    handle = host.snapshot().resources.resolve("db").handle
+    missing = tree.plugins.parent / "db-v2.ok"  # never created: v2 is unhealthy
+
+    tree.write("a.yaml", tree.resource("db", label="db-v2", health_file=str(missing)))
+    report = host.reload("watch")
+
+    (change,) = report.changes
+    assert (change.action, change.kept) == ("failed", True)
+    assert change.reason == f"new version is unhealthy: {missing} is missing"
+    assert host.snapshot().resources.resolve("db").handle is handle
+    state = _states(host)["db"]
+    assert state["state"] == "failed" and state["reason"] == change.reason
+    assert state["running"]["distribution"] == "flowstone-fixture-plugins"
+    assert host.ready() == (True, [])  # the previous version still serves, healthy
+    assert tree.events() == ["setup db", "setup db-v2", "teardown db-v2"]  # v2 torn down now
+
+
+def test_an_unhealthy_first_version_is_added_but_not_ready(tree: Tree, make_host: Any) -> None:
+    missing = tree.plugins.parent / "db.ok"
+    tree.write("a.yaml", tree.resource("db", health_file=str(missing)))
+    host = make_host()
+
+    report = host.start()
+
+    assert _actions(report) == {"Resource/db": "added"}
+    assert "db" in host.snapshot().resources
+    ready, reasons = host.ready()
+    assert not ready and reasons == [f"resource 'db' is unhealthy: {missing} is missing"]
+
+
+# -- failed declarations and retries ----------------------------------------------------------
+
+
+def test_a_failed_declaration_is_retried_only_by_a_person_s_reload(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write("a.yaml", tree.resource("db", fail_setup=True))
+    tree.write("b.yaml", tree.io("lake"))
+    host = make_host()
+    assert _actions(host.start())["Resource/db"] == "failed"
+
+    tree.write("b.yaml", tree.io("lake", label="lake-2"))  # another file changes
+    watched = host.reload("watch")
+
+    assert _actions(watched) == {"IOManager/lake": "replaced"}  # db is not loaded again
+    assert _states(host)["db"]["state"] == "failed"
+    manual = host.reload("manual")
+    assert _actions(manual) == {"Resource/db": "failed", "IOManager/lake": "reused"}
+    assert _states(host)["db"]["state"] == "failed"
+
+
+# -- resources that depend on resources ---------------------------------------------------------
+
+
+def test_a_dependency_diamond_sets_each_up_once_after_what_it_needs(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write(
+        "a.yaml",
+        _depending(tree, "app", "pool", "tunnel"),
+        _depending(tree, "pool", "tunnel"),
+        tree.resource("tunnel"),
+        tree.resource("cache"),
+    )
+    host = make_host()
+
+    report = host.start()
+
+    assert report.outcome == "applied"
+    assert host.snapshot().resources.names() == ["app", "cache", "pool", "tunnel"]
+    assert tree.events() == ["setup tunnel", "setup pool", "setup app", "setup cache"]
+
+
+def test_a_reload_that_changes_none_of_a_resource_s_needs_reuses_it(
+    tree: Tree, make_host: Any
+) -> None:
+    def write(other_label: str) -> None:
+        tree.write(
+            "a.yaml",
+            tree.resource("tunnel"),
+            _depending(tree, "pool", "tunnel"),
+            _depending(tree, "app", "pool", "tunnel"),
+            tree.resource("other", label=other_label),
+        )
+
+    write("other")
+    host = make_host()
+    host.start()
+    write("other-2")
+    report = host.reload("watch")
+    assert _actions(report) == {
+        "Resource/tunnel": "reused",
+        "Resource/pool": "reused",
+        "Resource/app": "reused",
+        "Resource/other": "replaced",
+    }
+
+
+def test_renewing_the_bottom_of_a_diamond_renews_everything_above_it(
+    tree: Tree, make_host: Any
+) -> None:
+    def write(tunnel_label: str) -> None:
+        tree.write(
+            "a.yaml",
+            tree.resource("tunnel", label=tunnel_label),
+            _depending(tree, "pool", "tunnel"),
+            _depending(tree, "app", "pool"),
+            tree.resource("other"),
+        )
+
+    write("tunnel")
+    host = make_host()
+    host.start()
+    write("tunnel-2")
+    report = host.reload("watch")
+    assert _actions(report) == {
+        "Resource/tunnel": "replaced",
+        "Resource/pool": "replaced",
+        "Resource/app": "replaced",
+        "Resource/other": "reused",
+    }
+
+
+def _declarations(graph: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], Declaration]:
+    return {
+        ("Resource", name): Declaration("Resource", name, "journal", {}, depends_on=needs)
+        for name, needs in graph.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [
+        {"app": ("pool", "tunnel"), "pool": ("tunnel",), "tunnel": ()},
+        {"app": ("tunnel", "pool"), "pool": ("tunnel",), "tunnel": ()},
+        {"a": ("b", "c"), "b": ("d",), "c": ("d",), "d": (), "e": ("a", "d")},
+        {"x": ("y",), "y": (), "z": ("y", "x")},
+    ],
+    ids=["diamond", "diamond-reversed", "double-diamond", "shared-leaf"],
+)
+def test_dependency_order_keeps_every_declaration_after_its_needs(
+    graph: dict[str, tuple[str, ...]],
+) -> None:
+    order = [key[1] for key, _ in _in_dependency_order(_declarations(graph))]
+    assert sorted(order) == sorted(graph)  # each exactly once
+    for name, needs in graph.items():
+        assert all(order.index(need) < order.index(name) for need in needs), order
+
+
+def test_dependency_order_keeps_the_reading_order_where_free() -> None:
+    graph = {"c": (), "a": ("b",), "b": (), "d": ("c",)}
+    order = [key[1] for key, _ in _in_dependency_order(_declarations(graph))]
+    assert order == ["c", "b", "a", "d"]
+
+
+def test_dependency_order_ignores_undeclared_needs_and_breaks_a_cycle() -> None:
+    order = _in_dependency_order(_declarations({"a": ("gone", "b"), "b": ("a",)}))
+    assert sorted(key[1] for key, _ in order) == ["a", "b"]
+
+
+def test_a_resource_needing_a_failed_resource_fails_with_the_reason(
+    tree: Tree, make_host: Any
+) -> None:
+    tree.write(
+        "a.yaml",
+        tree.resource("tunnel", fail_setup=True),
+        _depending(tree, "pool", "tunnel"),
+    )
+    host = make_host()
+    report = host.start()
+    assert _actions(report) == {"Resource/tunnel": "failed", "Resource/pool": "failed"}
+    reason = _states(host)["pool"]["reason"]
+    assert reason.startswith("it depends on resource 'tunnel', which is not set up (")
+    assert "refuses to start" in reason
+
+
+def test_status_moves_with_a_declaration_that_moved(tree: Tree, make_host: Any) -> None:
+    tree.write("a.yaml", tree.io("lake"), _asset("orders", io_manager="lake"))
+    host = make_host()
+    host.start()
+    before = _states(host)["lake"]["source"]
+    tree.write("a.yaml", "# the declaration moves down a line\n" + tree.io("lake"))
+    tree.write("b.yaml", _asset("orders", io_manager="lake"))
+    report = host.reload("watch")
+    assert _actions(report) == {"IOManager/lake": "reused", "Asset/orders": "reused"}
+    states = _states(host)
+    assert Path(states["lake"]["source"].rsplit(":", 2)[0]).name == "a.yaml"
+    assert before.endswith("a.yaml:3:18") and states["lake"]["source"].endswith("a.yaml:4:18")
+    assert Path(states["orders"]["source"].rsplit(":", 2)[0]).name == "b.yaml"
