@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from ..errors import (
-    ConfigError,
     FlowStoneError,
     InternalError,
     NotFound,
@@ -43,20 +42,17 @@ from ..errors import (
     ValidationError,
     normalize,
 )
+from .address import local_url, parse_listen
 
 __all__ = [
     "MAX_BODY_BYTES",
     "RELOAD_TRIGGER",
     "AdminServer",
     "HostAPI",
-    "local_url",
-    "parse_listen",
 ]
 
 log = logging.getLogger(__name__)
 
-#: What a listen address looks like, for error messages (the default is in the schema).
-_EXAMPLE_LISTEN = "127.0.0.1:8787"
 MAX_BODY_BYTES = 64 * 1024
 RELOAD_TRIGGER = "http"
 """The ``trigger`` passed to :meth:`HostAPI.reload` by ``POST /reload``."""
@@ -101,28 +97,6 @@ class HostAPI(Protocol):
         The report's ``ok`` says whether the reload succeeded; it picks 200 or 409.
         """
         ...
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """Split ``"host:port"`` (``"[::1]:8787"`` for IPv6) into its host and port.
-
-    Raises:
-        ConfigError: The host is missing or the port is not a number in 0..65535.
-    """
-    host, sep, port = listen.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise ConfigError(
-            f"Admin listen address {listen!r} is not 'host:port' (e.g. {_EXAMPLE_LISTEN!r}; "
-            "port 0 picks a free port; give 0.0.0.0 explicitly to listen everywhere)."
-        )
-    return host, int(port)
-
-
-def local_url(host: str, port: int) -> str:
-    """Return the URL a client on this machine uses for a server bound to ``host:port``."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, FlowStoneError, Timeout, Unavailable
-from .admin import local_url, parse_listen
+from .address import local_url, parse_listen
 
 __all__ = ["AdminClient", "AdminReply", "listen_url"]
 

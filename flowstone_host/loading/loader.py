@@ -12,22 +12,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import inspect
-import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from ..config import callable_keys, value_at
 from ..contracts.plugin import Plugin
 from ..contracts.resource import Resource
-from ..contracts.versions import CONTRACTS, Compatibility, Contract, check_compatibility
+from ..contracts.versions import CONTRACTS, Contract
 from ..errors import (
     FlowStoneError,
-    IncompatibleContract,
     NotFound,
     PluginLoadError,
     PluginRefused,
@@ -36,6 +31,7 @@ from ..kinds import kind_info
 from ..manifest.host_config import HostConfig, Sandbox
 from ..manifest.model import Declaration, thaw
 from . import entry_points
+from .checks import check_class, compatible, label, metadata, stand_in
 from .construct import HostFacts, build_plugin
 from .entry import Entry
 from .entry_points import EntryPointInfo
@@ -108,7 +104,7 @@ class PluginLoader:
         plugin = info.name
         self._check_policy(info)
         if isolation == "process":
-            return _stand_in(plugin, self._run_probe(info).declared)
+            return stand_in(plugin, self._run_probe(info).declared)
         if self._needs_probe(info):
             self._run_probe(info)
         try:
@@ -148,7 +144,7 @@ class PluginLoader:
             raise
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: the host carries on
             raise PluginLoadError(
-                f"{_label(declaration)} failed to load: {type(exc).__name__}: {exc}",
+                f"{label(declaration)} failed to load: {type(exc).__name__}: {exc}",
                 **context,
             ) from exc
 
@@ -158,8 +154,10 @@ class PluginLoader:
         info = declaration.entry_point or _find(contract, declaration.plugin)
         plugin_class = self.class_of(info, isolation)
         if isolation != "process":
-            _check_class(contract, info, plugin_class, declaration)
-        compatibility = _compatible(plugin_class, contract, declaration)  # before any instance
+            check_class(contract, info, plugin_class, declaration)
+        compatibility = compatible(plugin_class, contract, declaration)  # before any instance
+        if compatibility.status == "legacy":
+            log.warning("%s: %s", label(declaration), compatibility.warning)
         self._check_callables(declaration, plugin_class)
         facts = dataclasses.replace(self.facts, resources=resources)
         if isolation == "process":
@@ -183,7 +181,7 @@ class PluginLoader:
             declaration.config,
             declaration.plugin,
             str(declaration.source) if declaration.source else None,
-            _metadata(info, isolation, compatibility, plugin_class),
+            metadata(info, isolation, compatibility, plugin_class),
             handle,
         )
 
@@ -263,27 +261,6 @@ class PluginLoader:
         return proxy, type(proxy)
 
 
-def _stand_in(plugin: str, declared: Mapping[str, Any]) -> type[Any]:
-    """A class carrying what a probe read of a plugin class, checked: the probe ran plugin
-    code, so what it reports is the plugin's word and may be anything."""
-    attributes: dict[str, Any] = {
-        k: v
-        for k in ("contract_version", "plugin_version")
-        if isinstance(v := declared.get(k), str)
-    }
-    schema = declared.get("config_schema")
-    if isinstance(schema, Mapping) and all(isinstance(k, str) for k in schema):
-        attributes["config_schema"] = dict(schema)
-    return _stand_in_class(plugin, json.dumps(attributes, sort_keys=True, default=repr))
-
-
-@functools.lru_cache(maxsize=256)
-def _stand_in_class(plugin: str, attributes: str) -> type[Any]:
-    # One class per plugin and attributes, so memos keyed by class keep working across
-    # reloads instead of growing by a class each time.
-    return type(f"Probed[{plugin}]", (), json.loads(attributes))
-
-
 def _reader_factory(spawn: Callable[..., Any]) -> Callable[..., Any]:
     def open_reader(config: Mapping[str, Any], deps: Mapping[str, Any] | None = None) -> Any:
         return spawn(thaw(config), deps=dict(deps or {}))
@@ -298,11 +275,6 @@ def _factory(plugin_class: type[Any], kind: str, facts: HostFacts) -> Callable[.
         return build_plugin(plugin_class, kind, config, facts, deps)
 
     return build
-
-
-def _label(declaration: Declaration) -> str:
-    where = f" ({declaration.source})" if declaration.source else ""
-    return f"{declaration.kind} {declaration.name!r} (plugin {declaration.plugin!r}){where}"
 
 
 def _find(contract: Contract, plugin: str) -> EntryPointInfo:
@@ -320,48 +292,6 @@ def _find(contract: Contract, plugin: str) -> EntryPointInfo:
     )
 
 
-def _check_class(
-    contract: Contract, info: EntryPointInfo, loaded: Any, declaration: Declaration
-) -> None:
-    if not (inspect.isclass(loaded) and issubclass(loaded, contract.abc)):
-        what = loaded.__name__ if inspect.isclass(loaded) else type(loaded).__name__
-        raise PluginLoadError(
-            f"{_label(declaration)}: {info.target} is a {what}, not a subclass of "
-            f"{contract.abc.__name__}; it is registered under the wrong namespace or does "
-            f"not implement the contract.",
-        )
-    missing = sorted(getattr(loaded, "__abstractmethods__", ()))
-    if missing:
-        raise PluginLoadError(
-            f"{_label(declaration)}: {info.target} does not implement "
-            f"{', '.join(missing)} of {contract.abc.__name__}.",
-            details={"missing": missing},
-        )
-
-
-def _compatible(
-    plugin_class: type[Any], contract: Contract, declaration: Declaration
-) -> Compatibility:
-    compatibility = check_compatibility(plugin_class, contract, name=declaration.name)
-    if compatibility.status == "legacy":
-        log.warning("%s: %s", _label(declaration), compatibility.warning)
-    if declaration.contract:
-        version = compatibility.declared or contract.current
-        try:
-            accepted = version in SpecifierSet(declaration.contract)
-        except InvalidSpecifier:
-            accepted = False
-        if not accepted:
-            raise IncompatibleContract(
-                f"{_label(declaration)} implements {contract.kind} contract {version}, outside "
-                f"the declaration's range {declaration.contract!r}. Widen spec.contract or "
-                f"install a matching plugin release.",
-                declared=version,
-                supported=declaration.contract,
-            )
-    return compatibility
-
-
 def _guarded(declaration: Declaration, doing: str, function: Callable[..., Any], *args: Any) -> Any:
     try:
         return function(*args)
@@ -369,22 +299,8 @@ def _guarded(declaration: Declaration, doing: str, function: Callable[..., Any],
         raise
     except BaseException as exc:
         raise PluginLoadError(
-            f"{_label(declaration)}: {doing} raised {type(exc).__name__}: {exc}"
+            f"{label(declaration)}: {doing} raised {type(exc).__name__}: {exc}"
         ) from exc
-
-
-def _metadata(
-    info: EntryPointInfo, isolation: str, compatibility: Compatibility, plugin_class: type[Any]
-) -> dict[str, Any]:
-    return {
-        "distribution": info.distribution,
-        "version": info.version,
-        "target": info.target,
-        "isolation": isolation,
-        "contract_version": compatibility.declared,
-        "compatibility": compatibility.status,
-        "plugin_version": getattr(plugin_class, "plugin_version", None),
-    }
 
 
 def teardown_entry(entry: Entry) -> None:

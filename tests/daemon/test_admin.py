@@ -17,7 +17,8 @@ from fakes import FakeHost
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowstone_host import ConfigError, NotFound, Unavailable, telemetry
-from flowstone_host.daemon.admin import MAX_BODY_BYTES, AdminServer, local_url, parse_listen
+from flowstone_host.daemon.address import local_url, parse_listen
+from flowstone_host.daemon.admin import MAX_BODY_BYTES, AdminServer
 
 Serve = Callable[..., AdminServer]
 

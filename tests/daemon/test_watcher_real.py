@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flowstone_host.daemon.watcher import ManifestWatcher, Trigger, WatchdogSource
+from flowstone_host.daemon.watch_source import WatchdogSource
+from flowstone_host.daemon.watcher import ManifestWatcher, Trigger
 
 pytestmark = pytest.mark.skipif(not Path("/proc/sys/fs/inotify").exists(), reason="inotify")
 

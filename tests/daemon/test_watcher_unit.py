@@ -22,13 +22,8 @@ from watchdog.events import (
     FileSystemEvent,
 )
 
-from flowstone_host.daemon.watcher import (
-    POLL_INTERVAL_S,
-    ManifestWatcher,
-    Mode,
-    PendingChanges,
-    Trigger,
-)
+from flowstone_host.daemon.watch_source import POLL_INTERVAL_S, Mode
+from flowstone_host.daemon.watcher import ManifestWatcher, PendingChanges, Trigger
 
 Start = Callable[..., ManifestWatcher]
 WAIT_S = 5.0  # generous: only reached when something is wrong
