@@ -6,10 +6,28 @@ from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from ..errors import ValidationError
 from .plugin import Plugin
 from .types import ExecutionState, ExecutionStatus
 
-__all__ = ["ParallelCoordinator"]
+__all__ = ["ParallelCoordinator", "check_branches"]
+
+
+def check_branches(branches: Sequence[str], optional: Collection[str] = ()) -> list[str]:
+    """Return the branch names of a new execution, or raise if they cannot make one.
+
+    Every coordinator uses this one rule.
+
+    Raises:
+        ValidationError: no branches, duplicate names, or ``optional`` names unknown ones.
+    """
+    names = [str(b) for b in branches]
+    if not names or len(set(names)) != len(names):
+        raise ValidationError(f"Branches must be unique and non-empty, got {names!r}.")
+    unknown = set(optional) - set(names)
+    if unknown:
+        raise ValidationError(f"Optional branches {sorted(unknown)!r} are not branches.")
+    return names
 
 
 class ParallelCoordinator(Plugin):

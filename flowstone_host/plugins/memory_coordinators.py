@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..contracts.parallel import ParallelCoordinator
+from ..contracts.parallel import ParallelCoordinator, check_branches
 from ..contracts.routing import RoutingCoordinator
 from ..contracts.scatter import ScatterCoordinator, check_tolerated, threshold_exceeded
 from ..contracts.types import (
@@ -30,7 +30,7 @@ from ..contracts.types import (
     ExecutionStatus,
     Recorded,
 )
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, NotFound
 from ..partitions import partition_key
 
 __all__ = ["MemoryParallelCoordinator", "MemoryRoutingCoordinator", "MemoryScatterCoordinator"]
@@ -228,12 +228,7 @@ class MemoryParallelCoordinator(ParallelCoordinator):
         optional: Collection[str] = (),
         **opts: Any,
     ) -> str:
-        names = [str(b) for b in branches]
-        if not names or len(set(names)) != len(names):
-            raise ValidationError(f"Branches must be unique and non-empty, got {names!r}.")
-        unknown = set(optional) - set(names)
-        if unknown:
-            raise ValidationError(f"Optional branches {sorted(unknown)!r} are not branches.")
+        names = check_branches(branches, optional)
         execution_id = f"{run_id}:{uuid.uuid4().hex}"
         with self._lock:
             self._executions[execution_id] = _Execution(

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
-from ...contracts.parallel import ParallelCoordinator
+from ...contracts.parallel import ParallelCoordinator, check_branches
 from ...contracts.types import BranchState, ExecutionState, ExecutionStatus
-from ...errors import Conflict, NotFound, ValidationError
+from ...errors import Conflict, NotFound
 from ._base import PostgresBacked
 from ._driver import SOURCE_SCHEMA
 from ._json import dumps
@@ -77,12 +77,7 @@ class PostgresParallelCoordinator(PostgresBacked, ParallelCoordinator):
         optional: Collection[str] = (),
         **opts: Any,
     ) -> str:
-        names = [str(b) for b in branches]
-        if not names or len(set(names)) != len(names):
-            raise ValidationError(f"Branches must be unique and non-empty, got {names!r}.")
-        unknown = set(optional) - set(names)
-        if unknown:
-            raise ValidationError(f"Optional branches {sorted(unknown)!r} are not branches.")
+        names = check_branches(branches, optional)
         execution_id = f"{run_id}:{uuid.uuid4().hex}"
         rows = [(execution_id, name, i, name not in optional) for i, name in enumerate(names)]
         with self.transaction() as conn:

@@ -27,9 +27,9 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from ...contracts.parallel import ParallelCoordinator
+from ...contracts.parallel import ParallelCoordinator, check_branches
 from ...contracts.types import BranchState, ExecutionState, ExecutionStatus
-from ...errors import Conflict, NotFound, ValidationError
+from ...errors import Conflict, NotFound
 from . import _json
 from ._store import SqliteBacked
 
@@ -94,12 +94,7 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
         optional: Collection[str] = (),
         **opts: Any,
     ) -> str:
-        names = [str(b) for b in branches]
-        if not names or len(set(names)) != len(names):
-            raise ValidationError(f"Branches must be unique and non-empty, got {names!r}.")
-        unknown = set(optional) - set(names)
-        if unknown:
-            raise ValidationError(f"Optional branches {sorted(unknown)!r} are not branches.")
+        names = check_branches(branches, optional)
         execution_id = f"{run_id}:{uuid.uuid4().hex}"
         rows = [(execution_id, b, i, int(b in optional)) for i, b in enumerate(names)]
         with self._store.write() as conn:
