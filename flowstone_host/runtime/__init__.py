@@ -1,0 +1,32 @@
+"""The asset runtime: materialize assets through IO managers, readers and coordinators.
+
+::
+
+    from flowstone_host.runtime import materialize
+
+    result = materialize(host, ["report"])          # a started Host
+    result.ok, result.run_id, result.record.steps
+
+Modules: :mod:`.materialize` (the run: which one, resume, records), :mod:`.plan` (steps in
+dependency order), :mod:`.steps` (one step: load, compute, store), :mod:`.scatter`,
+:mod:`.parallel`, :mod:`.routing` (the three asset shapes), :mod:`.records` (durable run
+records), :mod:`.context`, :mod:`.keys`, :mod:`.partitioning`, :mod:`.progress`,
+:mod:`.spans`.
+"""
+
+from __future__ import annotations
+
+from .context import RunContext
+from .materialize import RunResult, materialize
+from .progress import Progress
+from .records import RunRecord, RunRecords, StepRecord
+
+__all__ = [
+    "Progress",
+    "RunContext",
+    "RunRecord",
+    "RunRecords",
+    "RunResult",
+    "StepRecord",
+    "materialize",
+]

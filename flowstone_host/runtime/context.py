@@ -1,0 +1,69 @@
+"""The context every asset callable receives first: run, partition, resources, logger."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from .. import telemetry
+
+__all__ = ["RunContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What ``compute(ctx, **inputs)``, ``item(ctx, item)`` and the others are given.
+
+    Attributes:
+        run_id: The run materializing this asset.
+        asset: The asset being materialized.
+        partition: Its partition value (``None`` when unpartitioned).
+        resources: Resource handles of the run's leased snapshot, by declaration name; a
+            reload replaces them for later runs, never during this one.
+        log: A logger named after the asset.
+        key: The scatter key of the item (``item`` callables only).
+        branch: The parallel branch name (branch callables only).
+    """
+
+    run_id: str
+    asset: str
+    partition: Any = None
+    resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("flowstone.asset"))
+    key: str | None = None
+    branch: str | None = None
+
+    @classmethod
+    def create(
+        cls, run_id: str, asset: str, partition: Any, resources: Mapping[str, Any]
+    ) -> RunContext:
+        """Return the context of ``asset`` at ``partition`` in run ``run_id``."""
+        log = logging.getLogger(f"flowstone.asset.{asset}")
+        return cls(run_id, asset, partition, MappingProxyType(dict(resources)), log)
+
+    def for_item(self, key: str) -> RunContext:
+        """Return this context for one scatter item."""
+        return replace(self, key=key)
+
+    def for_branch(self, branch: str) -> RunContext:
+        """Return this context for one parallel branch."""
+        return replace(self, branch=branch)
+
+    def emit(self, name: str, measurements: Mapping[str, Any] | None = None) -> None:
+        """Emit ``("flowstone", "asset", name)`` with this run's metadata."""
+        metadata = {"run_id": self.run_id, "asset": self.asset, "partition": self.partition}
+        telemetry.execute(("flowstone", "asset", name), measurements, metadata)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A process-pool worker gets no resource handles (they hold sockets and locks).
+        state = {name: getattr(self, name) for name in self.__slots__}
+        state["resources"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["resources"] = MappingProxyType(dict(state["resources"]))
+        for name, value in state.items():
+            object.__setattr__(self, name, value)

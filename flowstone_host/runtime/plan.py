@@ -1,0 +1,47 @@
+"""Which steps a materialization takes, in dependency order.
+
+A step is ``(asset, partition)``. The plan of some targets holds them and every step they
+read, transitively through ``deps`` (see :mod:`.partitioning` for which partitions of a
+dependency a step reads), each once, ordered as the asset graph orders assets. A routing
+asset's routes are not planned: only the route its router picks is materialized, when the
+router has picked it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..graph import AssetGraph
+from ..partitions import partition_key
+from . import partitioning
+
+__all__ = ["Step", "plan"]
+
+Step = tuple[str, Any]  # asset name, partition value
+
+
+def plan(graph: AssetGraph, targets: Iterable[Step]) -> list[Step]:
+    """Return the steps of ``targets`` and all they read, each after what it reads.
+
+    Raises:
+        NotFound: a target names no asset.
+    """
+    wanted: dict[str, dict[str, Any]] = {}
+    stack = [(graph.resolve(name).name, partition) for name, partition in targets]
+    while stack:
+        name, partition = stack.pop()
+        by_key = wanted.setdefault(name, {})
+        key = partition_key(partition)
+        if key in by_key:
+            continue
+        by_key[key] = partition
+        for dep in graph.resolve(name).deps:
+            dep_asset = graph.resolve(dep)
+            stack.extend((dep, p) for p in partitioning.reads(dep_asset, partition))
+    return [
+        (name, partition)
+        for name in graph.order
+        if name in wanted
+        for _, partition in sorted(wanted[name].items())
+    ]

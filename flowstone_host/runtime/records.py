@@ -1,0 +1,366 @@
+"""Durable run records in the state folder: who ran what, when, and how it ended.
+
+One SQLite file (``runs.sqlite`` in the host's state folder) in WAL mode with a busy
+timeout; every write is one ``BEGIN IMMEDIATE`` transaction, so several processes (a
+``materialize`` and a ``runs`` listing, or two materializations) share it safely.
+``runs`` has one row per run; ``steps`` one row per ``(run, asset, partition)`` with its
+outcome and details (scatter counts, a parallel execution id, a routing decision).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import FlowStoneError, NotFound, StorageError
+
+__all__ = ["RunRecord", "RunRecords", "RunStatus", "StepRecord"]
+
+RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, status TEXT NOT NULL, "
+    "what TEXT NOT NULL, assets TEXT NOT NULL, partitions TEXT, user TEXT, host TEXT, "
+    "pid INTEGER, created_at REAL NOT NULL, updated_at REAL NOT NULL, "
+    "finished_at REAL, attempts INTEGER NOT NULL DEFAULT 1, error TEXT)",
+    "CREATE INDEX IF NOT EXISTS runs_by_what ON runs (what, status)",
+    "CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_at)",
+    "CREATE TABLE IF NOT EXISTS steps (run_id TEXT NOT NULL, asset TEXT NOT NULL, "
+    "partition TEXT NOT NULL, status TEXT NOT NULL, started_at REAL, finished_at REAL, "
+    "error TEXT, details TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, asset, partition))",
+)
+_RUN_COLUMNS = (
+    "run_id, status, assets, partitions, user, host, pid, created_at, updated_at, "
+    "finished_at, attempts, error"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One ``(asset, partition)`` of a run: ``running``, ``succeeded``, ``reused``, ``failed``."""
+
+    asset: str
+    partition: str
+    status: str
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run: who, what, when, and its outcome."""
+
+    run_id: str
+    status: RunStatus
+    assets: list[str]
+    partitions: list[str] | None
+    user: str | None
+    host: str | None
+    pid: int | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    attempts: int
+    error: dict[str, Any] | None
+    steps: tuple[StepRecord, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run ended (succeeded, failed or cancelled)."""
+        return self.status != "running"
+
+    def owner_alive(self) -> bool:
+        """Whether the process that runs it is alive on this machine (never for finished)."""
+        if self.finished or self.pid is None or self.host != socket.gethostname():
+            return False
+        if self.pid == os.getpid():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe form (for ``runs show --format json``)."""
+        data = {name: getattr(self, name) for name in self.__slots__ if name != "steps"}
+        data["steps"] = [{n: getattr(s, n) for n in s.__slots__} for s in self.steps]
+        return data
+
+
+def what_key(assets: Sequence[str], partitions: Sequence[str] | None) -> str:
+    """Return the identity of a request: its assets and partition keys, order ignored."""
+    parts = None if partitions is None else sorted(partitions)
+    return json.dumps([sorted(assets), parts], separators=(",", ":"))
+
+
+class RunRecords:
+    """The run records of one state folder.
+
+    Args:
+        path: The database file (``<state_dir>/runs.sqlite``); created when missing.
+        busy_timeout_ms: How long a write waits for another process's lock.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self._timeout_s = busy_timeout_ms / 1000
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[sqlite3.Connection] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._write() as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+    @classmethod
+    def in_state_dir(cls, state_dir: str | os.PathLike[str]) -> RunRecords:
+        """Return the records of the state folder ``state_dir``."""
+        return cls(Path(state_dir) / "runs.sqlite")
+
+    # -- connections -------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._open.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"Run records {str(self.path)!r}: {exc}", path=str(self.path)
+            ) from exc
+
+    def close(self) -> None:
+        """Close every connection."""
+        with self._lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    # -- runs --------------------------------------------------------------------------
+
+    def create(
+        self, run_id: str, assets: Sequence[str], partitions: Sequence[str] | None
+    ) -> RunRecord:
+        """Record a new run, ``running``, owned by this process.
+
+        Raises:
+            Conflict: is not raised; an existing id is the caller's check (:meth:`get`).
+        """
+        now = time.time()
+        parts = None if partitions is None else _dump(list(partitions))
+        what = what_key(assets, partitions)
+        row: tuple[Any, ...] = (run_id, "running", what, _dump(list(assets)), parts, _user())
+        row += (socket.gethostname(), os.getpid(), now, now)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (run_id, status, what, assets, partitions, user, host, pid, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        return self.get(run_id)
+
+    def take_over(self, run_id: str) -> RunRecord:
+        """Mark an existing run ``running`` again, owned by this process (a resume)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'running', user = ?, host = ?, pid = ?, "
+                "updated_at = ?, finished_at = NULL, error = NULL, attempts = attempts + 1 "
+                "WHERE run_id = ?",
+                (_user(), socket.gethostname(), os.getpid(), time.time(), run_id),
+            )
+        return self.get(run_id)
+
+    def finish(self, run_id: str, status: RunStatus, error: FlowStoneError | None = None) -> None:
+        """Record how the run ended."""
+        now = time.time()
+        text = None if error is None else _dump(error.to_dict())
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, error = ?, updated_at = ?, finished_at = ? "
+                "WHERE run_id = ?",
+                (status, text, now, now, run_id),
+            )
+
+    def get(self, run_id: str) -> RunRecord:
+        """Return run ``run_id`` with its steps.
+
+        Raises:
+            NotFound: no such run.
+        """
+        conn = self._conn()
+        row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        found = row.fetchone()
+        if found is None:
+            raise NotFound(f"No run {run_id!r} in {str(self.path)!r}.", run_id=run_id)
+        steps = conn.execute(
+            "SELECT asset, partition, status, started_at, finished_at, error, details "
+            "FROM steps WHERE run_id = ? ORDER BY COALESCE(started_at, 0), asset, partition",
+            (run_id,),
+        ).fetchall()
+        return _run(found, tuple(_step(s) for s in steps))
+
+    def find(self, run_id: str) -> RunRecord | None:
+        """Return run ``run_id``, or ``None``."""
+        try:
+            return self.get(run_id)
+        except NotFound:
+            return None
+
+    def unfinished(
+        self, assets: Sequence[str], partitions: Sequence[str] | None
+    ) -> RunRecord | None:
+        """Return the newest run of exactly these assets and partitions not yet succeeded
+        (``running`` after a kill, or ``failed``), or ``None``."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT run_id FROM runs WHERE what = ? AND status IN ('running', 'failed') "
+                "ORDER BY created_at DESC LIMIT 1",
+                (what_key(assets, partitions),),
+            )
+            .fetchone()
+        )
+        return None if row is None else self.get(row[0])
+
+    def list(self, limit: int = 20) -> list[RunRecord]:
+        """Return the newest ``limit`` runs, newest first, without their steps."""
+        rows = (
+            self._conn()
+            .execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+            .fetchall()
+        )
+        return [_run(row, ()) for row in rows]
+
+    # -- steps -------------------------------------------------------------------------
+
+    def step_started(self, run_id: str, asset: str, partition: str) -> None:
+        """Record that ``(asset, partition)`` started (again) in this run."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO steps (run_id, asset, partition, status, started_at) "
+                "VALUES (?, ?, ?, 'running', ?) ON CONFLICT (run_id, asset, partition) DO "
+                "UPDATE SET status = 'running', error = NULL, finished_at = NULL",
+                (run_id, asset, partition, time.time()),
+            )
+
+    def step_finished(
+        self,
+        run_id: str,
+        asset: str,
+        partition: str,
+        status: str,
+        error: FlowStoneError | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a step's outcome; ``details`` are merged over those recorded before."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO steps (run_id, asset, partition, status, started_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, asset, partition) DO NOTHING",
+                (run_id, asset, partition, status, time.time()),
+            )
+            old = conn.execute(
+                "SELECT details FROM steps WHERE run_id = ? AND asset = ? AND partition = ?",
+                (run_id, asset, partition),
+            ).fetchone()[0]
+            merged = _dump({**json.loads(old), **dict(details or {})})
+            text = None if error is None else _dump(error.to_dict())
+            conn.execute(
+                "UPDATE steps SET status = ?, error = ?, details = ?, finished_at = ? "
+                "WHERE run_id = ? AND asset = ? AND partition = ?",
+                (status, text, merged, time.time(), run_id, asset, partition),
+            )
+
+    def note(self, run_id: str, asset: str, partition: str, **details: Any) -> None:
+        """Merge ``details`` into a step's record, keeping its status."""
+        step = self.step(run_id, asset, partition)
+        status = "running" if step is None else step.status
+        self.step_finished(run_id, asset, partition, status, None, details)
+
+    def step(self, run_id: str, asset: str, partition: str) -> StepRecord | None:
+        """Return one step of a run, or ``None``."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT asset, partition, status, started_at, finished_at, error, details "
+                "FROM steps WHERE run_id = ? AND asset = ? AND partition = ?",
+                (run_id, asset, partition),
+            )
+            .fetchone()
+        )
+        return None if row is None else _step(row)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=repr)
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return None
+
+
+def _run(row: Sequence[Any], steps: tuple[StepRecord, ...]) -> RunRecord:
+    run_id, status, assets, partitions, user, host, pid, created, updated, finished = row[:10]
+    attempts, error = row[10:]
+    return RunRecord(
+        run_id,
+        status,
+        json.loads(assets),
+        None if partitions is None else json.loads(partitions),
+        user,
+        host,
+        pid,
+        created,
+        updated,
+        finished,
+        attempts,
+        None if error is None else json.loads(error),
+        steps,
+    )
+
+
+def _step(row: Sequence[Any]) -> StepRecord:
+    asset, partition, status, started, finished, error, details = row
+    parsed_error = None if error is None else json.loads(error)
+    return StepRecord(
+        asset, partition, status, started, finished, parsed_error, json.loads(details)
+    )

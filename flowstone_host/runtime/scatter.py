@@ -1,0 +1,342 @@
+"""Scatter assets: stream items from a reader, run each on the executor, gather.
+
+For each batch the reader returns: compute each item's stable key (:mod:`.keys`), insert
+the keys into the barrier (``final=True`` only with the reader's last batch), skip keys
+that already have an outcome (a resumed run), then dispatch the rest in chunks to the
+executor, at most ``max_concurrency`` chunks at once. Outcomes are recorded with
+``record_outcomes`` in batches. The reader's checkpoint taken after a batch is saved
+with the barrier once every item of that batch and of all earlier ones has a recorded
+outcome, so a killed run resumes from it without losing an item, and skips the finished
+ones. At the tolerated-failure threshold the run stops dispatching, cancels what is
+queued, cancels the barrier and fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from typing import Any
+
+from ..boundary import call
+from ..contracts.scatter import threshold_exceeded
+from ..contracts.types import BarrierStatus
+from ..errors import Conflict, FlowStoneError, NotSupported, normalize
+from ..manifest.model import Asset, Scatter, thaw
+from ..partitions import partition_key
+from ..registry import Entry
+from ..telemetry import span
+from .context import RunContext
+from .failures import ThresholdExceeded
+from .keys import scatter_key
+from .spans import SCATTER_ITEM, metadata
+from .steps import Run
+
+__all__ = ["run_chunk", "run_scatter"]
+
+#: Tokens of scatters being stopped: threads of this process stop between items.
+_STOPPED: set[str] = set()
+#: Least time between two checkpoint saves; an older checkpoint only re-reads more.
+CHECKPOINT_INTERVAL_S = 0.2
+
+Chunk = list[tuple[str, Any]]
+Outcomes = tuple[dict[str, Any], dict[str, Any]]
+
+
+def run_chunk(function: Callable[..., Any], ctx: RunContext, chunk: Chunk, token: str) -> Outcomes:
+    """Run ``function(ctx, item)`` over ``chunk``; return ``({key: result}, {key: error})``.
+
+    Runs on the executor (a thread, or a process: then it must stay picklable). Stops
+    between items once the scatter's ``token`` is stopped; the items not run are in
+    neither mapping. Each item runs in a ``scatter.item`` span.
+    """
+    completed: dict[str, Any] = {}
+    failed: dict[str, Any] = {}
+    base = metadata(ctx.run_id, ctx.asset, ctx.partition)
+    for key, item in chunk:
+        if token in _STOPPED:
+            break
+        try:
+            with span(SCATTER_ITEM, {**base, "key": key}) as live:
+                try:
+                    completed[key] = function(dataclasses.replace(ctx, key=key), item)
+                except Exception as exc:
+                    live["error"] = normalize(exc)
+                    raise
+        except Exception as exc:
+            failed[key] = normalize(exc).to_dict()
+    return completed, failed
+
+
+@dataclass
+class _Batch:
+    remaining: int
+    checkpoint: dict[str, Any] | None
+
+
+def run_scatter(
+    run: Run, asset: Asset, partition: Any, inputs: Mapping[str, Any], ctx: RunContext
+) -> Any:
+    """Run the scatter of ``(asset, partition)`` and return its gathered output.
+
+    Raises:
+        FlowStoneError: ``threshold_exceeded`` at the threshold, or the normalized error
+            of a plugin call.
+    """
+    spec = asset.scatter
+    assert spec is not None
+    coordinator = run.snapshot.scatter_coordinators.resolve(spec.coordinator)
+    barrier, resumed = _barrier(run, coordinator, asset, partition, spec)
+    status: BarrierStatus = call(coordinator, "status", barrier)
+    if status.status == "pending":
+        dispatch = _Dispatch(run, asset, partition, inputs, ctx, coordinator, barrier, resumed)
+        dispatch.execute()
+        status = call(coordinator, "status", barrier)
+    counts = {"completed": status.completed, "failed": status.failed, "total": status.total}
+    run.records.note(run.run_id, asset.name, partition_key(partition), barrier=barrier, **counts)
+    if status.status != "complete":
+        raise _stopped(asset, partition, status, spec)
+    results = call(coordinator, "gather", barrier)
+    if spec.gather is None:
+        return results
+    return run.callable(spec.gather)(ctx, results)
+
+
+def _barrier(
+    run: Run, coordinator: Entry, asset: Asset, partition: Any, spec: Scatter
+) -> tuple[str, bool]:
+    try:
+        found = call(coordinator, "find_barrier", run.run_id, asset.name, partition)
+    except NotSupported:
+        found = None
+    if found is not None:
+        return found, True
+    tolerated = thaw(spec.tolerated_failures)
+    created = call(
+        coordinator,
+        "create_barrier",
+        run.run_id,
+        asset.name,
+        partition,
+        tolerated_failures=tolerated,
+    )
+    return created, False
+
+
+def _stopped(asset: Asset, partition: Any, status: BarrierStatus, spec: Scatter) -> FlowStoneError:
+    where = asset.name if partition is None else f"{asset.name} [{partition_key(partition)}]"
+    tolerated = dict(spec.tolerated_failures)
+    return ThresholdExceeded(
+        f"Scatter {where} stopped ({status.status}): {status.failed} item(s) failed of "
+        f"{status.total} read, {status.completed} completed; tolerated_failures is "
+        f"{tolerated}. Fix the failing items (see the run's errors), then materialize "
+        "with --fresh to start a new run.",
+        details={
+            "status": status.status,
+            "completed": status.completed,
+            "failed": status.failed,
+            "total": status.total,
+            "tolerated_failures": tolerated,
+        },
+        asset=asset.name,
+    )
+
+
+class _Dispatch:
+    """One process's pass over a scatter: read, insert, dispatch, record, checkpoint."""
+
+    def __init__(
+        self,
+        run: Run,
+        asset: Asset,
+        partition: Any,
+        inputs: Mapping[str, Any],
+        ctx: RunContext,
+        coordinator: Entry,
+        barrier: str,
+        resumed: bool,
+    ) -> None:
+        spec = asset.scatter
+        assert spec is not None
+        self.run, self.asset, self.partition, self.spec = run, asset, partition, spec
+        self.ctx, self.coordinator, self.barrier, self.resumed = ctx, coordinator, barrier, resumed
+        self.executor = run.snapshot.executors.resolve(spec.executor)
+        self.function = run.callable(spec.item)
+        self.reader = _open_reader(run, spec, inputs)
+        self.token = f"{run.run_id}:{uuid.uuid4().hex}"
+        self.ready: deque[tuple[int, Chunk]] = deque()
+        self.in_flight: dict[Future[Outcomes], tuple[int, Chunk]] = {}
+        self.batches: dict[int, _Batch] = {}
+        self.seq = itertools.count()
+        self.buffer: list[tuple[int, Outcomes]] = []
+        self.buffered = 0
+        self.done = self.failed = 0
+        self.reader_done = False
+        self.saved_at = 0.0
+        self.pending_checkpoint: dict[str, Any] | None = None
+        self.total = self._count()
+
+    def _count(self) -> int | None:
+        count = call(self.reader, "count")
+        return None if count is None else int(count)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def execute(self) -> None:
+        try:
+            self._restore()
+            while self._step():
+                pass
+            self._flush(force_checkpoint=True)
+        finally:
+            self._stop_work()
+            self.run.progress.scatter_finished(self.asset.name, self.partition)
+            call(self.reader, "close")
+
+    def _step(self) -> bool:
+        """Dispatch what may run, wait for one outcome, record; false when all is done."""
+        while len(self.in_flight) < self.spec.max_concurrency:
+            if not self.ready and not self.reader_done:
+                self._read()
+                continue
+            if not self.ready:
+                break
+            seq, chunk = self.ready.popleft()
+            future = call(
+                self.executor, "submit", run_chunk, self.function, self.ctx, chunk, self.token
+            )
+            self.in_flight[future] = (seq, chunk)
+        if not self.in_flight:
+            return False
+        finished, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+        for future in finished:
+            seq, chunk = self.in_flight.pop(future)
+            self.buffer.append((seq, _outcomes(future, chunk)))
+        self.buffered += len(finished)
+        if self.buffered * self._chunk_size() >= self.spec.batch_size or not self.in_flight:
+            self._flush()
+        return True
+
+    def _chunk_size(self) -> int:
+        return max(1, min(64, self.spec.batch_size // max(1, self.spec.max_concurrency)))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        if not self.resumed:
+            return
+        try:
+            checkpoint = call(self.coordinator, "load_checkpoint", self.barrier)
+        except NotSupported:
+            return
+        if checkpoint is not None:
+            call(self.reader, "restore", checkpoint)
+
+    def _read(self) -> None:
+        batch = call(self.reader, "read", self.spec.batch_size)
+        self.reader_done = bool(batch.done)
+        items = {scatter_key(item): item for item in batch.items}
+        try:
+            call(self.coordinator, "insert_keys", self.barrier, list(items), final=batch.done)
+        except Conflict:
+            if not self.resumed:  # a resumed barrier may be final already: keys are in
+                raise
+        if self.resumed and items:
+            for key in call(self.coordinator, "finished_keys", self.barrier, list(items)):
+                del items[key]
+        seq = next(self.seq)
+        self.batches[seq] = _Batch(len(items), _checkpoint(self.reader))
+        todo = list(items.items())
+        size = self._chunk_size()
+        for first in range(0, len(todo), size):
+            self.ready.append((seq, todo[first : first + size]))
+        if not todo:
+            self._advance()
+
+    # -- recording ---------------------------------------------------------------------
+
+    def _flush(self, force_checkpoint: bool = False) -> None:
+        if self.buffer:
+            completed: dict[str, Any] = {}
+            failed: dict[str, Any] = {}
+            for seq, (done, bad) in self.buffer:
+                completed.update(done)
+                failed.update(bad)
+                self.batches[seq].remaining -= len(done) + len(bad)
+            self.buffer, self.buffered = [], 0
+            recorded = call(self.coordinator, "record_outcomes", self.barrier, completed, failed)
+            self.done += len(completed)
+            self.failed += len(failed)
+            self.run.progress.scatter(
+                self.asset.name, self.partition, self.done, self.failed, self.total
+            )
+            self._check_threshold(recorded.state)
+        self._advance(force_checkpoint)
+
+    def _advance(self, force: bool = False) -> None:
+        """Move the saved checkpoint past every leading batch whose items all finished."""
+        while self.batches:
+            first = min(self.batches)
+            if self.batches[first].remaining > 0:
+                break
+            self.pending_checkpoint = self.batches.pop(first).checkpoint or self.pending_checkpoint
+        now = time.monotonic()
+        due = force or now - self.saved_at >= CHECKPOINT_INTERVAL_S
+        if self.pending_checkpoint is not None and due:
+            with contextlib.suppress(NotSupported):
+                call(self.coordinator, "save_checkpoint", self.barrier, self.pending_checkpoint)
+            self.pending_checkpoint, self.saved_at = None, now
+
+    def _check_threshold(self, state: str) -> None:
+        tolerated = thaw(self.spec.tolerated_failures)
+        early = self.total is not None and threshold_exceeded(self.failed, self.total, tolerated)
+        if state == "pending" and not early:
+            return
+        self._stop_work()
+        if state == "pending":  # the coordinator cannot judge before the key set is final
+            call(self.coordinator, "cancel", self.barrier)
+        status = call(self.coordinator, "status", self.barrier)
+        if early and status.status == "cancelled":
+            status = dataclasses.replace(status, status="threshold_exceeded")
+        if status.status != "complete":
+            raise _stopped(self.asset, self.partition, status, self.spec)
+
+    def _stop_work(self) -> None:
+        """Cancel queued chunks; running ones stop before their next item."""
+        _STOPPED.add(self.token)
+        self.ready.clear()
+        for future in list(self.in_flight):
+            future.cancel()
+        wait(list(self.in_flight))
+        self.in_flight.clear()
+        _STOPPED.discard(self.token)
+
+
+def _outcomes(future: Future[Outcomes], chunk: Chunk) -> Outcomes:
+    """Return a chunk's outcomes; an executor failure fails every item of the chunk."""
+    try:
+        return future.result()
+    except Exception as exc:
+        error = normalize(exc).to_dict()
+        return {}, {key: error for key, _ in chunk}
+
+
+def _open_reader(run: Run, spec: Scatter, inputs: Mapping[str, Any]) -> Entry:
+    factory = run.snapshot.item_readers.resolve(spec.reader)
+    deps = {**run.resources, **inputs}
+    reader = call(factory, "__call__", thaw(spec.resolved_reader_config), deps)
+    return dataclasses.replace(factory, instance=reader)
+
+
+def _checkpoint(reader: Entry) -> dict[str, Any] | None:
+    try:
+        checkpoint: dict[str, Any] = call(reader, "checkpoint")
+    except NotSupported:
+        return None
+    return checkpoint

@@ -1,0 +1,167 @@
+"""One run's materialization of its steps: load inputs, compute, store, record.
+
+A :class:`Run` is what every kind of asset shares while it runs: the leased snapshot, the
+callables policy, the run records and the progress observer. Plain assets are computed
+here; scatter, parallel and routing assets hand over to their modules. Every IO manager
+call goes through the error boundary inside an ``io.load`` / ``io.store`` span, and every
+step runs in a ``materialize`` span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..boundary import call
+from ..callables import CallablePolicy
+from ..errors import FlowStoneError, normalize
+from ..manifest.model import Asset, thaw
+from ..partitions import partition_key
+from ..registry import Entry, Snapshot
+from . import partitioning
+from .context import RunContext
+from .plan import Step, plan
+from .progress import Progress
+from .records import RunRecords
+from .spans import IO_LOAD, IO_STORE, MATERIALIZE, metadata, traced
+
+__all__ = ["Run"]
+
+_DONE = frozenset({"succeeded", "reused"})
+
+
+@dataclass
+class Run:
+    """The state one run shares across its steps.
+
+    Attributes:
+        run_id: The run.
+        snapshot: The leased snapshot: every plugin and asset of this run comes from it.
+        policy: The host's callables policy; every callable is resolved through it.
+        records: Where steps are recorded.
+        progress: Told what happens.
+        force: Materialize steps again even when their output exists (not steps this run
+            already finished: a resumed run keeps them).
+    """
+
+    run_id: str
+    snapshot: Snapshot
+    policy: CallablePolicy
+    records: RunRecords
+    progress: Progress = field(default_factory=Progress)
+    force: bool = False
+    finished: set[tuple[str, str]] = field(default_factory=set)
+    _callables: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        """Resource handles of the leased snapshot, by name."""
+        return {entry.name: entry.handle for entry in self.snapshot.resources}
+
+    def callable(self, ref: str) -> Callable[..., Any]:
+        """Return the function ``ref`` names, under the host's allow-list (cached per run)."""
+        function = self._callables.get(ref)
+        if function is None:
+            function = self._callables[ref] = self.policy.resolve(ref)
+        return function
+
+    def ensure(self, targets: Iterable[Step]) -> None:
+        """Materialize ``targets`` and what they read, in order; reuse what exists."""
+        for name, partition in plan(self.snapshot.assets, targets):
+            self.step(self.snapshot.assets.resolve(name), partition)
+
+    # -- one step ----------------------------------------------------------------------
+
+    def step(self, asset: Asset, partition: Any) -> None:
+        """Materialize ``(asset, partition)`` unless it may be reused."""
+        key = partition_key(partition)
+        if (asset.name, key) in self.finished:
+            return
+        if self._reusable(asset, partition, key):
+            self.records.step_finished(self.run_id, asset.name, key, "reused")
+            self._finished(asset, partition, key, "reused")
+            return
+        self.records.step_started(self.run_id, asset.name, key)
+        self.progress.step_started(asset.name, partition)
+        try:
+            with traced(MATERIALIZE, metadata(self.run_id, asset.name, partition)):
+                self.store(asset, partition, self._compute(asset, partition))
+        except Exception as exc:
+            error = normalize(exc)
+            self.records.step_finished(self.run_id, asset.name, key, "failed", error)
+            self.progress.step_finished(asset.name, partition, "failed")
+            raise error from (None if error is exc else exc)
+        self.records.step_finished(self.run_id, asset.name, key, "succeeded")
+        self._finished(asset, partition, key, "succeeded")
+
+    def _finished(self, asset: Asset, partition: Any, key: str, status: str) -> None:
+        self.finished.add((asset.name, key))
+        self.progress.step_finished(asset.name, partition, status)
+
+    def _reusable(self, asset: Asset, partition: Any, key: str) -> bool:
+        if self.force:
+            prior = self.records.step(self.run_id, asset.name, key)
+            if prior is None or prior.status not in _DONE:
+                return False
+        return bool(self.exists(asset, partition))
+
+    def _compute(self, asset: Asset, partition: Any) -> Any:
+        inputs = self.inputs(asset, partition)
+        ctx = self.context(asset, partition)
+        if asset.scatter is not None:
+            from .scatter import run_scatter
+
+            return run_scatter(self, asset, partition, inputs, ctx)
+        if asset.parallel is not None:
+            from .parallel import run_parallel
+
+            return run_parallel(self, asset, partition, inputs, ctx)
+        if asset.routing is not None:
+            from .routing import run_routing
+
+            return run_routing(self, asset, partition, inputs, ctx)
+        if asset.compute is None:
+            raise FlowStoneError(
+                "config_error", f"Asset {asset.name!r} has no compute callable.", asset=asset.name
+            )
+        return self.callable(asset.compute)(ctx, **inputs)
+
+    def context(self, asset: Asset, partition: Any) -> RunContext:
+        """Return the context of ``(asset, partition)`` in this run."""
+        return RunContext.create(self.run_id, asset.name, partition, self.resources)
+
+    # -- IO ----------------------------------------------------------------------------
+
+    def inputs(self, asset: Asset, partition: Any) -> dict[str, Any]:
+        """Load each dependency of ``(asset, partition)``, keyed by its name; a fan-in
+        dependency as ``{partition value: value}``."""
+        loaded: dict[str, Any] = {}
+        for name in asset.deps:
+            dep = self.snapshot.assets.resolve(name)
+            if partitioning.fan_in(dep, partition):
+                loaded[name] = {p: self.load(dep, p) for p in partitioning.expand(dep)}
+            else:
+                loaded[name] = self.load(dep, partitioning.reads(dep, partition)[0])
+        return loaded
+
+    def _io(self, asset: Asset) -> tuple[Entry, Mapping[str, Any]]:
+        return self.snapshot.io_managers.resolve(asset.io_manager), thaw(asset.resolved_io_config)
+
+    def load(self, asset: Asset, partition: Any) -> Any:
+        """Load ``(asset, partition)`` through its IO manager."""
+        entry, opts = self._io(asset)
+        with traced(IO_LOAD, metadata(self.run_id, asset.name, partition, io_manager=entry.name)):
+            return call(entry, "load", asset.name, partition, **opts)
+
+    def store(self, asset: Asset, partition: Any, value: Any) -> None:
+        """Store ``value`` as ``(asset, partition)`` through its IO manager."""
+        entry, opts = self._io(asset)
+        meta = metadata(self.run_id, asset.name, partition, io_manager=entry.name)
+        with traced(IO_STORE, meta):
+            call(entry, "store", asset.name, value, partition, **opts)
+
+    def exists(self, asset: Asset, partition: Any) -> bool:
+        """Whether ``(asset, partition)`` is stored."""
+        entry, opts = self._io(asset)
+        return bool(call(entry, "exists", asset.name, partition, **opts))
