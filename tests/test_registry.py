@@ -81,7 +81,7 @@ def test_entries_are_immutable() -> None:
 def test_duplicate_names_and_wrong_kinds_are_refused() -> None:
     with pytest.raises(Conflict, match="Two IO managers are named 'x'"):
         Registry("IOManager", [_io("x"), _io("x")])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="IOManager entry 'x' in the Resource registry"):
         Registry("Resource", [_io("x")])
 
 
@@ -96,7 +96,85 @@ def test_snapshot_groups_by_kind_with_attributes_named_after_kinds() -> None:
     assert snapshot.registry("ItemReader") is snapshot.item_readers
     assert len(snapshot.resources) == 0 and "orders" in snapshot.assets
     assert {e.name for e in snapshot.entries()} == {"default", "r"}
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="Asset is not a plugin kind"):
         snapshot.registry("Asset")  # assets are a graph, not plugin entries
     with pytest.raises(AttributeError):
         snapshot.assets = snapshot.resources  # type: ignore[misc]
+
+
+def test_get_returns_a_declared_entry_or_none_never_the_fallback() -> None:
+    warehouse = _io("warehouse")
+    registry = Snapshot.build([warehouse]).io_managers
+    assert registry.get("warehouse") is warehouse
+    assert registry.get("lake") is None
+    assert registry.get("default") is None  # undeclared: only resolve() falls back
+    assert registry.resolve("default") is registry.fallback
+    assert "default" not in registry and "warehouse" in registry
+    assert list(registry) == [warehouse] and len(registry) == 1
+
+
+def test_only_default_falls_back() -> None:
+    registry = Snapshot.build([]).io_managers
+    assert registry.fallback is not None
+    with pytest.raises(NotFound) as info:
+        registry.resolve("warehouse")
+    assert info.value.details["declared"] == [] and "(declared: none)" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("kind", "plugin"),
+    [
+        ("IOManager", "memory"),
+        ("ScatterCoordinator", "memory"),
+        ("ParallelCoordinator", "memory"),
+        ("RoutingCoordinator", "memory"),
+        ("Executor", "local"),
+    ],
+)
+def test_each_fallback_entry_is_named_default_after_its_kind_s_plugin(
+    kind: str, plugin: str
+) -> None:
+    from flowstone_host.kinds import Kind
+    from flowstone_host.registry import fallback_entry
+
+    entry = fallback_entry(Kind(kind))
+    assert (entry.kind, entry.name, entry.plugin) == (kind, "default", plugin)
+    assert entry.source is None and dict(entry.config) == {}
+    registry = Snapshot.build([]).registry(kind)
+    assert registry.default().name == "default" and registry.default().plugin == plugin
+    assert registry.names() == []
+
+
+def test_kinds_without_a_fallback_have_no_fallback_entry() -> None:
+    from flowstone_host.kinds import Kind
+    from flowstone_host.registry import fallback_entry
+
+    for kind in (Kind.RESOURCE, Kind.TELEMETRY_EMITTER, Kind.ITEM_READER):
+        with pytest.raises(KeyError, match=f"{kind} has no fallback"):
+            fallback_entry(kind)
+        assert Snapshot.build([]).registry(kind).fallback is None
+
+
+def test_names_are_sorted_and_the_repr_lists_them() -> None:
+    registry = Registry("IOManager", [_io("zeta"), _io("alpha")])
+    assert registry.names() == ["alpha", "zeta"]
+    assert repr(registry) == "<Registry IOManager: alpha, zeta>"
+    assert repr(Registry("Resource")) == "<Registry Resource: empty>"
+    assert registry.kind == "IOManager" and registry.label == "IO manager"
+
+
+def test_a_far_name_gets_no_suggestion() -> None:
+    with pytest.raises(NotFound) as info:
+        Registry("IOManager", [_io("warehouse")]).resolve("zzz")
+    assert "Did you mean" not in info.value.message
+    assert (info.value.kind, info.value.name) == ("IOManager", "zzz")
+
+
+def test_a_new_snapshot_builds_fresh_fallbacks_unless_given_the_previous_one() -> None:
+    first = Snapshot.build([])
+    kept = Snapshot.build([], previous=first)
+    fresh = Snapshot.build([])
+    for kind in ("IOManager", "ScatterCoordinator", "Executor"):
+        assert kept.registry(kind).fallback is first.registry(kind).fallback
+        assert fresh.registry(kind).fallback is not first.registry(kind).fallback
+    assert kept.assets == AssetGraph() and kept.generation == 0

@@ -43,9 +43,9 @@ class ParallelCoordinatorContract(PluginChecks):
 
     - ``parallel_coordinator``: a ready instance of your coordinator.
 
-    Every test uses a fresh run id (override ``parallel_run_id`` to choose them). While
-    branches are unfinished, ``complete_branch`` and ``fail_branch`` may report the
-    execution as ``pending`` or ``running``; the kit accepts either.
+    Every test uses a fresh run id (override ``parallel_run_id`` to choose them). An
+    execution is ``pending`` until a branch is scheduled and ``running`` from then on until
+    it is ready for its join or failed; the kit checks both.
 
     Example::
 
@@ -178,6 +178,46 @@ class ParallelCoordinatorContract(PluginChecks):
         join = JoinSpy()
         parallel_coordinator.execute_join(execution_id, join)
         assert join.calls == [{"a": "first", "c": "c"}]
+
+    def test_an_execution_runs_once_a_branch_is_scheduled(
+        self, parallel_coordinator: ParallelCoordinator, parallel_run_id: str
+    ) -> None:
+        execution_id = parallel_coordinator.create_execution(
+            parallel_run_id, "conformance_parallel", ["a", "b"]
+        )
+        assert parallel_coordinator.status(execution_id).status == "pending"
+        parallel_coordinator.schedule_branches(execution_id)
+        assert parallel_coordinator.status(execution_id).status == "running"
+        assert parallel_coordinator.complete_branch(execution_id, "a", 1) == "running"
+        assert parallel_coordinator.status(execution_id).status == "running"
+        assert parallel_coordinator.complete_branch(execution_id, "b", 2) == "ready_for_join"
+
+    def test_an_optional_failure_leaves_the_execution_running(
+        self, parallel_coordinator: ParallelCoordinator, new_execution: NewExecution
+    ) -> None:
+        execution_id = new_execution(["a", "b", "c"], optional=["b"])
+        assert parallel_coordinator.fail_branch(execution_id, "b", "boom") == "running"
+        assert parallel_coordinator.complete_branch(execution_id, "a", 1) == "running"
+
+    @pytest.mark.parametrize("late", ["complete_branch", "fail_branch"])
+    def test_a_joined_execution_stays_complete_after_a_late_outcome(
+        self,
+        parallel_coordinator: ParallelCoordinator,
+        new_execution: NewExecution,
+        late: str,
+    ) -> None:
+        execution_id = new_execution(["a", "b"], optional=["b"])
+        parallel_coordinator.complete_branch(execution_id, "a", 1)
+        parallel_coordinator.fail_branch(execution_id, "b", "boom")
+        join = JoinSpy()
+        first = parallel_coordinator.execute_join(execution_id, join)
+        for branch in ("a", "b"):
+            assert getattr(parallel_coordinator, late)(execution_id, branch, "late") == "complete"
+        status = parallel_coordinator.status(execution_id)
+        assert status.status == "complete"
+        assert dict(status.branches) == {"a": "complete", "b": "failed"}
+        assert parallel_coordinator.execute_join(execution_id, join) == first
+        assert join.calls == [{"a": 1}], "join_fn must run exactly once"
 
     def test_execute_join_runs_once_and_replays_its_result(
         self, parallel_coordinator: ParallelCoordinator, new_execution: NewExecution

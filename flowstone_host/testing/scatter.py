@@ -247,6 +247,33 @@ class ScatterCoordinatorContract(DurableScatterChecks, PluginChecks):
         assert scatter_coordinator.status(barrier_id) == finished
         assert scatter_coordinator.gather(barrier_id) == gathered
 
+    def test_cancel_of_a_pending_barrier_makes_it_cancelled(
+        self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
+    ) -> None:
+        barrier_id = new_barrier()
+        scatter_coordinator.complete(barrier_id, "a", "a")
+        scatter_coordinator.cancel(barrier_id)
+        assert counts(scatter_coordinator.status(barrier_id)) == ("cancelled", 1, 0, 4)
+        assert scatter_coordinator.complete(barrier_id, "b", "b") == "cancelled"
+        assert scatter_coordinator.gather(barrier_id) == {"a": "a"}
+
+    def test_cancel_of_a_barrier_still_taking_keys_makes_it_cancelled(
+        self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
+    ) -> None:
+        barrier_id = new_barrier(["a"], final=False)
+        scatter_coordinator.cancel(barrier_id)
+        assert counts(scatter_coordinator.status(barrier_id)) == ("cancelled", 0, 0, 1)
+
+    def test_insert_keys_makes_the_key_set_final_by_default(
+        self, scatter_coordinator: ScatterCoordinator, scatter_run_id: str
+    ) -> None:
+        barrier_id = scatter_coordinator.create_barrier(scatter_run_id, "conformance_scatter", 1)
+        scatter_coordinator.insert_keys(barrier_id, ["a", "b"])
+        assert scatter_coordinator.complete(barrier_id, "a", 1) == "pending"
+        assert scatter_coordinator.complete(barrier_id, "b", 2) == "complete"
+        with expect_error(Conflict):
+            scatter_coordinator.insert_keys(barrier_id, ["c"])
+
     def test_gather_returns_completed_results_without_failures(
         self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
     ) -> None:

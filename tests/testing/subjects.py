@@ -270,6 +270,22 @@ class EagerScatterCoordinator(CountingScatterCoordinator):
         return super()._settle(b)
 
 
+class CompletingCancelScatterCoordinator(CountingScatterCoordinator):
+    """Broken: cancel marks a pending barrier complete instead of cancelled."""
+
+    def cancel(self, barrier_id: str) -> None:
+        with self._lock:
+            barrier = self._get(barrier_id)
+            barrier.state = "complete" if barrier.state == "pending" else barrier.state
+
+
+class OpenByDefaultScatterCoordinator(CountingScatterCoordinator):
+    """Broken: insert_keys leaves the key set open unless told ``final=True``."""
+
+    def insert_keys(self, barrier_id: str, keys: Iterable[str], *, final: bool = False) -> None:
+        super().insert_keys(barrier_id, keys, final=final)
+
+
 # --- parallel coordinators ---------------------------------------------------------------
 
 
@@ -496,3 +512,22 @@ class RaisingHealthResource(ConnectionResource):
         if resource is not None and not resource.open:
             raise ConnectionError("connection closed")
         return super().health_check(resource)
+
+
+class ForgetfulJoinParallelCoordinator(DictParallelCoordinator):
+    """Broken: a late outcome after the join forgets it, so the execution is no longer
+    complete (and is ready for a second join)."""
+
+    def _finish(self, execution_id: str, branch: str, state: str, value: Any) -> Any:
+        execution = self._get(execution_id)
+        if execution.joined and branch in execution.branches:
+            execution.joined.clear()
+        return super()._finish(execution_id, branch, state, value)
+
+
+class NeverRunningParallelCoordinator(DictParallelCoordinator):
+    """Broken: reports ``pending`` until the execution is ready or failed."""
+
+    def _state(self, e: _Execution) -> Any:
+        state = super()._state(e)
+        return "pending" if state == "running" else state

@@ -134,6 +134,35 @@ BROKEN = [
     ),
     (SCATTER, "EagerScatterCoordinator", {"test_never_completes_before_the_key_set_is_final"}),
     (
+        SCATTER,
+        "CompletingCancelScatterCoordinator",
+        {
+            "test_cancel_of_a_pending_barrier_makes_it_cancelled",
+            "test_cancel_of_a_barrier_still_taking_keys_makes_it_cancelled",
+        },
+    ),
+    (
+        SCATTER,
+        "OpenByDefaultScatterCoordinator",
+        {"test_insert_keys_makes_the_key_set_final_by_default"},
+    ),
+    (
+        PARALLEL,
+        "ForgetfulJoinParallelCoordinator",
+        {
+            "test_a_joined_execution_stays_complete_after_a_late_outcome[complete_branch]",
+            "test_a_joined_execution_stays_complete_after_a_late_outcome[fail_branch]",
+        },
+    ),
+    (
+        PARALLEL,
+        "NeverRunningParallelCoordinator",
+        {
+            "test_an_execution_runs_once_a_branch_is_scheduled",
+            "test_an_optional_failure_leaves_the_execution_running",
+        },
+    ),
+    (
         PARALLEL,
         "RejoiningParallelCoordinator",
         {"test_execute_join_runs_once_and_replays_its_result"},
