@@ -111,13 +111,14 @@ def test_explain_names_each_layer() -> None:
     assert reader["function"].startswith("asset override ")
     assert reader["count"] == "plugin default"
     executor = {k.key: k.value for k in explain_declaration(report, "Executor", "default")}
-    assert executor == {"max_workers": 4}
+    assert executor == {"max_workers": 4, "kind": "thread"}
 
 
 def test_config_show_says_when_a_declaration_has_no_config(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = str(REPO / "config/host.yaml")
+    # the shipped config's coordinators are SQLite (with a path); the memory example's are not
+    config = str(REPO / "config/examples/memory/host.yaml")
     assert (
         main(["config", "show", "default", "--kind", "ScatterCoordinator", "--config", config]) == 0
     )
