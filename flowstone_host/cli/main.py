@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import check, config_show, daemon_client, plugins, run, schema, validate
+from . import check, config_show, daemon_client, materialize, plugins, run, runs, schema, validate
 from .common import Command
 
 __all__ = ["build_parser", "main"]
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         config_show.register,
         daemon_client.register_status,
         daemon_client.register_reload,
+        materialize.register,
+        runs.register,
     ):
         register(sub)
     return parser

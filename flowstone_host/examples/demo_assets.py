@@ -85,7 +85,7 @@ def count_orders(ctx: Any, order_totals: Mapping[str, float], **_: Any) -> int:
 
 def sum_orders(ctx: Any, enriched_lines: list[Mapping[str, Any]], **_: Any) -> float:
     """Parallel branch: the revenue, from the enriched lines."""
-    return round(sum(line["amount"] for line in enriched_lines), 2)
+    return round(float(sum(line["amount"] for line in enriched_lines)), 2)
 
 
 def join_stats(ctx: Any, results: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""``flowstone-host materialize``: one run of some assets, in this process, with progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, TextIO
+
+from .common import Subparsers, add_command, host_config
+
+__all__ = ["register"]
+
+
+def register(sub: Subparsers) -> None:
+    parser = add_command(
+        sub,
+        "materialize",
+        _materialize,
+        help="materialize assets (and what they read) once, then exit",
+        description=(
+            "Materialize ASSET and every asset it reads that is not stored yet, in this\n"
+            "process, on the host config's plugins. The run is recorded in the state folder\n"
+            "(`flowstone-host runs`). If an unfinished run of the same assets and partitions\n"
+            "exists (killed, or failed), it is resumed: finished scatter items are skipped.\n\n"
+            "Exit codes: 0 the run succeeded, 1 it failed, 2 usage error."
+        ),
+    )
+    parser.add_argument("assets", nargs="+", metavar="ASSET", help="asset names")
+    parser.add_argument(
+        "--partition", action="append", metavar="P", help="a partition (repeatable; default all)"
+    )
+    parser.add_argument("--force", action="store_true", help="materialize stored assets again")
+    parser.add_argument("--fresh", action="store_true", help="start a new run, never resume")
+    parser.add_argument("--run-id", metavar="ID", help="name the run; an existing one resumes")
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    from ..errors import FlowStoneError
+    from ..host.lifecycle import Host
+    from ..runtime import materialize
+
+    if args.fresh and args.run_id:
+        print(
+            "flowstone-host materialize: error: --fresh and --run-id exclude each other",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        host = Host(host_config(args))
+    except FlowStoneError as exc:
+        print(f"flowstone-host materialize: error: {exc.message}", file=sys.stderr)
+        return 2
+    progress = _progress(sys.stdout)
+    try:
+        report = host.start()
+        if report.outcome in ("partial", "error"):
+            print(f"warning: {report.summary()}", file=sys.stderr)
+        result = materialize(
+            host,
+            args.assets,
+            args.partition,
+            force=args.force,
+            fresh=args.fresh,
+            run_id=args.run_id,
+            progress=progress,
+        )
+    except FlowStoneError as exc:
+        progress.close()
+        print(f"flowstone-host materialize: error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        host.stop(grace_s=0)
+    progress.close()
+    return _report(result)
+
+
+def _report(result: Any) -> int:
+    if result.ok:
+        print(f"run {result.run_id} succeeded")
+        return 0
+    error = result.error
+    print(f"run {result.run_id} failed: [{error.code}] {error.message}", file=sys.stderr)
+    return 1
+
+
+def _progress(stream: TextIO) -> Any:
+    from ..runtime.progress import Progress
+
+    class Lines(Progress):
+        """Plain lines: one per step, and scatter counts at most once a second."""
+
+        def __init__(self) -> None:
+            self.shown = 0.0
+
+        def run_started(self, run_id: str, resumed: bool, attempts: int) -> None:
+            verb = f"resuming run {run_id} (attempt {attempts})" if resumed else f"run {run_id}"
+            print(verb, file=stream, flush=True)
+
+        def step_finished(self, asset: str, partition: Any, status: str) -> None:
+            where = asset if partition is None else f"{asset} [{partition}]"
+            print(f"  {where}: {status}", file=stream, flush=True)
+
+        def scatter(
+            self, asset: str, partition: Any, done: int, failed: int, total: int | None
+        ) -> None:
+            if time.monotonic() - self.shown >= 1.0:
+                self.shown = time.monotonic()
+                of = f"/{total}" if total is not None else ""
+                print(f"  {asset}: {done}{of} done, {failed} failed", file=stream, flush=True)
+
+        def close(self) -> None:
+            pass
+
+    if stream.isatty():
+        from ._rich_progress import RichProgress
+
+        return RichProgress(Lines)
+    return Lines()
