@@ -56,15 +56,34 @@ def _verdict(
         return f"not checked: could not start a probe ({exc.strerror})"
     if not result.ok:
         return f"NOT LOADABLE: {result.reason}"
+    wrong = _wrong_class(contract, info, result.declared)
+    if wrong:
+        return f"WRONG CLASS: {wrong}"
     declared = result.declared.get("contract_version")
     stand_in = type("Probed", (), {"contract_version": declared})
     try:
         status = check_compatibility(stand_in, contract, name=info.name)
     except FlowStoneError as exc:
         return f"contract {declared}: INCOMPATIBLE ({exc.message})"
+    version = result.declared.get("plugin_version")
+    plugin = f"plugin {version}, " if isinstance(version, str) else ""
     if status.status == "legacy":
-        return "contract not declared: legacy, accepted with a warning"
-    return f"contract {declared}: compatible"
+        return f"{plugin}contract not declared: legacy, accepted with a warning"
+    verdict = f"{plugin}contract {declared}: compatible"
+    if result.declared.get("config_schema_problem"):
+        verdict += "; refused with isolation: process (its config_schema cannot be checked there)"
+    return verdict
+
+
+def _wrong_class(contract: Any, info: entry_points.EntryPointInfo, declared: Any) -> str | None:
+    """Why the probed class cannot serve as ``contract``'s kind, or ``None``."""
+    from ..loading.checks import check_probed_class
+
+    try:
+        check_probed_class(contract, info, {**declared, "config_schema_problem": None})
+    except FlowStoneError as exc:
+        return exc.message
+    return None
 
 
 def register(sub: Subparsers) -> None:

@@ -20,8 +20,16 @@ from ..contracts.versions import Compatibility, Contract, check_compatibility
 from ..errors import IncompatibleContract, PluginLoadError
 from ..manifest.catalog import EntryPointInfo
 from ..manifest.model import Declaration
+from .schema_wire import from_wire
 
-__all__ = ["check_class", "compatible", "label", "metadata", "stand_in"]
+__all__ = [
+    "check_contract_class",
+    "check_probed_class",
+    "compatible",
+    "label",
+    "metadata",
+    "stand_in",
+]
 
 
 def label(declaration: Declaration) -> str:
@@ -32,15 +40,22 @@ def label(declaration: Declaration) -> str:
 
 def stand_in(plugin: str, declared: Mapping[str, Any]) -> type[Any]:
     """A class carrying what a probe read of a plugin class, checked: the probe ran plugin
-    code, so what it reports is the plugin's word and may be anything."""
+    code, so what it reports is the plugin's word and may be anything.
+
+    Its ``config_schema`` is rebuilt with the standard coercions (:mod:`.schema_wire`);
+    ``config_schema_problem`` says why a schema could not be carried, and then the config
+    cannot be checked: the declaration must be refused, never run unchecked.
+    """
     attributes: dict[str, Any] = {
         k: v
-        for k in ("contract_version", "plugin_version")
+        for k in ("contract_version", "plugin_version", "config_schema_problem")
         if isinstance(v := declared.get(k), str)
     }
     schema = declared.get("config_schema")
     if isinstance(schema, Mapping) and all(isinstance(k, str) for k in schema):
         attributes["config_schema"] = dict(schema)
+    elif schema is not None:
+        attributes["config_schema_problem"] = "its config_schema is not a mapping"
     return _stand_in_class(plugin, json.dumps(attributes, sort_keys=True, default=repr))
 
 
@@ -48,26 +63,69 @@ def stand_in(plugin: str, declared: Mapping[str, Any]) -> type[Any]:
 def _stand_in_class(plugin: str, attributes: str) -> type[Any]:
     # One class per plugin and attributes, so memos keyed by class keep working across
     # reloads instead of growing by a class each time.
-    return type(f"Probed[{plugin}]", (), json.loads(attributes))
+    namespace = json.loads(attributes)
+    if "config_schema" in namespace:
+        namespace["config_schema"] = from_wire(namespace["config_schema"])
+    return type(f"Probed[{plugin}]", (), namespace)
 
 
-def check_class(
-    contract: Contract, info: EntryPointInfo, loaded: Any, declaration: Declaration
-) -> None:
+def check_contract_class(contract: Contract, info: EntryPointInfo, loaded: Any) -> None:
+    """Refuse an imported object that is not a complete subclass of ``contract``'s ABC.
+
+    Raises:
+        PluginLoadError: with ``details["problem"] == "wrong_class"``.
+    """
     if not (inspect.isclass(loaded) and issubclass(loaded, contract.abc)):
         what = loaded.__name__ if inspect.isclass(loaded) else type(loaded).__name__
-        raise PluginLoadError(
-            f"{label(declaration)}: {info.target} is a {what}, not a subclass of "
-            f"{contract.abc.__name__}; it is registered under the wrong namespace or does "
-            f"not implement the contract.",
+        raise _wrong_class(
+            contract, info, f"is a {what}, not a subclass of {contract.abc.__name__}"
         )
     missing = sorted(getattr(loaded, "__abstractmethods__", ()))
     if missing:
+        raise _wrong_class(contract, info, _not_implementing(contract, missing), missing)
+
+
+def check_probed_class(
+    contract: Contract, info: EntryPointInfo, declared: Mapping[str, Any]
+) -> None:
+    """Refuse, from its probe's report, a plugin that is not a complete subclass of
+    ``contract``'s ABC, or whose config schema cannot be checked outside its process.
+
+    Raises:
+        PluginLoadError: ``details["problem"]`` is ``wrong_class`` or
+            ``schema_uncheckable``.
+    """
+    contracts = declared.get("contracts")
+    if isinstance(contracts, Mapping):  # absent from the reports of older probes
+        missing = contracts.get(contract.kind)
+        if not isinstance(missing, list):
+            raise _wrong_class(contract, info, f"is not a subclass of {contract.abc.__name__}")
+        if missing:
+            raise _wrong_class(contract, info, _not_implementing(contract, missing), missing)
+    problem = declared.get("config_schema_problem")
+    if problem:
         raise PluginLoadError(
-            f"{label(declaration)}: {info.target} does not implement "
-            f"{', '.join(missing)} of {contract.abc.__name__}.",
-            details={"missing": missing},
+            f"Plugin {info.name!r} ({info.target}) runs in its own process, and its config "
+            f"cannot be checked there: {problem}. The declaration is refused rather than run "
+            "with its config unchecked; use a standard coercion or a type rule in "
+            "config_schema, or isolation: inprocess.",
+            details={"problem": "schema_uncheckable"},
         )
+
+
+def _not_implementing(contract: Contract, missing: list[str]) -> str:
+    return f"does not implement {', '.join(missing)} of {contract.abc.__name__}"
+
+
+def _wrong_class(
+    contract: Contract, info: EntryPointInfo, what: str, missing: list[str] | None = None
+) -> PluginLoadError:
+    return PluginLoadError(
+        f"Plugin {info.name!r}: {info.target} {what}; it is registered under the wrong "
+        f"namespace ({info.namespace}) or does not implement the {contract.kind} contract. "
+        "Fix the class or its entry point.",
+        details={"problem": "wrong_class", "missing": missing or []},
+    )
 
 
 def compatible(

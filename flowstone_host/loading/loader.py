@@ -31,7 +31,14 @@ from ..kinds import kind_info
 from ..manifest.host_config import HostConfig, Sandbox
 from ..manifest.model import Declaration, thaw
 from . import entry_points
-from .checks import check_class, compatible, label, metadata, stand_in
+from .checks import (
+    check_contract_class,
+    check_probed_class,
+    compatible,
+    label,
+    metadata,
+    stand_in,
+)
 from .construct import HostFacts, build_plugin
 from .entry import Entry
 from .entry_points import EntryPointInfo
@@ -102,9 +109,13 @@ class PluginLoader:
             PluginLoadError: the probe or the import failed.
         """
         plugin = info.name
+        contract = _contract_of(info)
         self._check_policy(info)
         if isolation == "process":
-            return stand_in(plugin, self._run_probe(info).declared)
+            declared = self._run_probe(info).declared
+            if contract is not None:
+                check_probed_class(contract, info, declared)
+            return stand_in(plugin, declared)
         if self._needs_probe(info):
             self._run_probe(info)
         try:
@@ -115,6 +126,8 @@ class PluginLoader:
             raise PluginLoadError(
                 f"Importing plugin {plugin!r} ({info.target}) raised {type(exc).__name__}: {exc}"
             ) from exc
+        if contract is not None:
+            check_contract_class(contract, info, loaded)
         return loaded
 
     def load(self, declaration: Declaration, resources: Mapping[str, Any] | None = None) -> Entry:
@@ -152,9 +165,7 @@ class PluginLoader:
         contract = CONTRACTS[declaration.kind]
         isolation = self.isolation(declaration)
         info = declaration.entry_point or _find(contract, declaration.plugin)
-        plugin_class = self.class_of(info, isolation)
-        if isolation != "process":
-            check_class(contract, info, plugin_class, declaration)
+        plugin_class = self.class_of(info, isolation)  # base class and methods checked
         compatibility = compatible(plugin_class, contract, declaration)  # before any instance
         if compatibility.status == "legacy":
             log.warning("%s: %s", label(declaration), compatibility.warning)
@@ -275,6 +286,11 @@ def _factory(plugin_class: type[Any], kind: str, facts: HostFacts) -> Callable[.
         return build_plugin(plugin_class, kind, config, facts, deps)
 
     return build
+
+
+def _contract_of(info: EntryPointInfo) -> Contract | None:
+    """The contract of the namespace ``info`` was found in (``None`` outside flowstone.*)."""
+    return next((c for c in CONTRACTS.values() if c.namespace == info.namespace), None)
 
 
 def _find(contract: Contract, plugin: str) -> EntryPointInfo:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..contracts.versions import CONTRACTS
 from ..errors import PluginLoadError
 from ..telemetry import execute
 from .isolation.channel import ChannelClosed, ChannelTimeout
@@ -28,6 +29,7 @@ from .isolation.codec import decode, encode, plain_or_none
 from .isolation.process import ChildProcess
 from .isolation.target import Target, TargetNotFound, describe_target, load_target
 from .limits import Limits
+from .schema_wire import to_wire
 
 __all__ = ["DEFAULT_PROBE_LIMITS", "ProbeCache", "ProbeResult", "probe_import"]
 
@@ -49,7 +51,7 @@ _REPORT_FIELDS = (
     "loaded",
     "declared",
 )
-_DECLARED = ("contract_version", "plugin_version", "config_schema")
+_DECLARED = ("contract_version", "plugin_version")
 _MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc")
 
 
@@ -69,8 +71,11 @@ class ProbeResult:
         error_type: The exception's qualified class name, for ``import_error``.
         error_message: The exception's message, for ``import_error``.
         loaded: ``module:qualname`` of the object the target names, when ``ok``.
-        declared: Its ``contract_version``, ``plugin_version`` and ``config_schema`` (when
-            plain data), so the host can check versions and config before building it.
+        declared: Its ``contract_version``, ``plugin_version``, ``config_schema`` (as
+            plain data, see :mod:`.schema_wire`; ``config_schema_problem`` says why it
+            could not travel) and ``contracts``: for each contract ABC the object
+            subclasses, the abstract methods it leaves unimplemented. The host checks
+            versions, base class and config with them before building anything.
         output_tail: The child's last stdout/stderr lines (a segfault's traceback).
     """
 
@@ -287,9 +292,30 @@ def _import(target: Any, memory_mb: int | None) -> dict[str, Any]:
     module = getattr(loaded, "__module__", "?")
     name = getattr(loaded, "__qualname__", type(loaded).__qualname__)
     declared = {k: plain_or_none(getattr(loaded, k, None)) for k in _DECLARED}
+    declared.update(_schema(loaded), contracts=_contracts(loaded))
     return {
         "outcome": "ok",
         "reason": "imported",
         "loaded": f"{module}:{name}",
         "declared": declared,
     }
+
+
+def _schema(loaded: Any) -> dict[str, Any]:
+    """The class's ``config_schema`` as plain data, or why it cannot leave this process."""
+    try:
+        schema, problems = to_wire(getattr(loaded, "config_schema", None))
+    except Exception as exc:  # a schema whose mapping methods raise: the author's bug
+        schema, problems = None, [f"reading config_schema raised {type(exc).__name__}"]
+    return {"config_schema": schema, "config_schema_problem": "; ".join(problems) or None}
+
+
+def _contracts(loaded: Any) -> dict[str, list[str]]:
+    """``{kind: unimplemented abstract methods}`` for each contract ABC ``loaded`` subclasses."""
+    if not isinstance(loaded, type):
+        return {}
+    try:
+        missing = sorted(str(m) for m in getattr(loaded, "__abstractmethods__", ()))
+        return {kind: missing for kind, c in CONTRACTS.items() if issubclass(loaded, c.abc)}
+    except Exception:  # a metaclass whose subclass check raises: it implements nothing
+        return {}

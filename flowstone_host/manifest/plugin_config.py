@@ -31,9 +31,24 @@ from .shape import did_you_mean
 __all__ = ["UNLOADABLE", "ConfigCheck", "check_config", "plugin_class"]
 
 #: Codes of issues about a declaration's plugin rather than its manifest: the plugin is not
-#: installed, the sandbox policy refuses it, or its import probe failed. A host fails that
-#: one declaration and keeps the rest of the file.
-UNLOADABLE = frozenset({"plugin.unknown", "plugin.refused", "plugin.import_failed"})
+#: installed, the sandbox policy refuses it, its import probe failed, its class does not
+#: implement the kind's contract, or (run in its own process) its config schema cannot be
+#: checked by the host. A host fails that one declaration and keeps the rest of the file.
+UNLOADABLE = frozenset(
+    {
+        "plugin.unknown",
+        "plugin.refused",
+        "plugin.import_failed",
+        "plugin.wrong_class",
+        "plugin.schema_uncheckable",
+    }
+)
+
+#: The issue code of a load error, by its ``details["problem"]``.
+_PROBLEM_CODES = {
+    "wrong_class": "plugin.wrong_class",
+    "schema_uncheckable": "plugin.schema_uncheckable",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +87,8 @@ def plugin_class(
     except PluginRefused as exc:
         return None, info, _issue(item.origin(path), path, "plugin.refused", exc.message)
     except FlowStoneError as exc:
-        return None, info, _issue(item.origin(path), path, "plugin.import_failed", exc.message)
+        code = _PROBLEM_CODES.get(str(exc.details.get("problem")), "plugin.import_failed")
+        return None, info, _issue(item.origin(path), path, code, exc.message)
 
 
 def check_config(
