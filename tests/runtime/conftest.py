@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.runtime import work
+
+
+@pytest.fixture(autouse=True)
+def _clean_calls() -> Iterator[None]:
+    work.CALLS.clear()
+    work.JOIN_FAILS["on"] = True
+    yield
+    work.CALLS.clear()
