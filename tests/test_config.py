@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from flowstone_host.config import deep_merge
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flowstone_host.config import (
+    REDACTED,
+    FieldPath,
+    callable_keys,
+    deep_merge,
+    has_path,
+    interpolate,
+    is_secret_key,
+    is_secret_path,
+    redact,
+    referenced,
+    value_at,
+)
 
 
 def test_mappings_merge_deeply_and_later_layers_win() -> None:
@@ -26,3 +43,177 @@ def test_a_scalar_replaces_a_mapping_and_back() -> None:
     assert deep_merge({"a": {"b": 1}}, {"a": None}) == {"a": None}
     assert deep_merge({"a": 1}, {"a": {"b": 2}}) == {"a": {"b": 2}}
     assert deep_merge({"a": 1}, None, {}) == {"a": 1}
+
+
+# --- interpolation and redaction of nested data -----------------------------------------------
+
+SECRET = "hunter2-do-not-print"
+
+
+def test_an_environment_value_inside_a_list_is_redacted_by_its_index() -> None:
+    data = {"args": ["--verbose", "${DB_FLAG}", "${MISSING:-plain}"], "n": [1, "${DB_FLAG}"]}
+    result = interpolate(data, {"DB_FLAG": SECRET})
+    assert result.value == {"args": ["--verbose", SECRET, "plain"], "n": [1, SECRET]}
+    assert result.env_paths == {("args", 1), ("n", 1)}
+    assert redact(result.value, result.env_paths) == {
+        "args": ["--verbose", REDACTED, "plain"],
+        "n": [1, REDACTED],
+    }
+
+
+def test_environment_values_deep_in_lists_of_mappings_are_redacted() -> None:
+    data = {"replicas": [{"host": "a", "port": "${PORT}"}, {"host": "${HOST}", "port": 1}]}
+    result = interpolate(data, {"PORT": "5432", "HOST": SECRET})
+    assert result.env_paths == {("replicas", 0, "port"), ("replicas", 1, "host")}
+    assert redact(result.value, result.env_paths) == {
+        "replicas": [{"host": "a", "port": REDACTED}, {"host": REDACTED, "port": 1}]
+    }
+
+
+def test_secret_keys_in_lists_of_mappings_are_redacted() -> None:
+    data = {"replicas": [{"host": "a", "password": SECRET}, {"host": "b", "apiKey": [SECRET]}]}
+    assert redact(data) == {
+        "replicas": [{"host": "a", "password": REDACTED}, {"host": "b", "apiKey": REDACTED}]
+    }
+    assert redact((SECRET, {"token": SECRET})) == [SECRET, {"token": REDACTED}]
+
+
+def test_a_secret_key_redacts_its_whole_subtree_and_env_paths_redact_below() -> None:
+    data = {"credentials": {"user": "u", "nested": [SECRET]}, "pool": {"dsn": {"a": 1}}}
+    assert redact(data) == {"credentials": REDACTED, "pool": {"dsn": REDACTED}}
+    assert redact({"a": {"b": [1, 2]}}, [("a",)]) == {"a": REDACTED}
+    assert redact({"a": {"b": 1}}, [("a", "b")]) == {"a": {"b": REDACTED}}
+    assert redact({"a": 1}, [("b",)]) == {"a": 1}
+    assert redact(SECRET, [()]) == REDACTED  # the root itself came from the environment
+    assert redact(SECRET) == SECRET  # no key says it is secret
+
+
+def test_redaction_can_start_below_the_root() -> None:
+    assert redact({"user": "u"}, path=("password",)) == REDACTED
+    assert redact({"user": "u"}, [("db", "user")], path=("db",)) == {"user": REDACTED}
+
+
+def test_is_secret_path_looks_along_the_whole_path() -> None:
+    assert is_secret_path(("db", "credentials", 0, "name"))
+    assert not is_secret_path(("db", 0, "name")) and not is_secret_path(())
+    assert not is_secret_key(3) and not is_secret_key(None)
+
+
+def test_interpolation_leaves_keys_and_non_strings_alone() -> None:
+    data = {"${X}": ("${X}",), "n": None, "b": True, "f": 1.5}
+    result = interpolate(data, {"X": SECRET})
+    assert result.value == data and result.env_paths == frozenset()
+
+
+def test_an_escaped_reference_is_kept_literally_and_reads_nothing() -> None:
+    result = interpolate({"a": "$${X} and ${X}"}, {"X": "x"}, lambda name: name == "X")
+    assert result.value == {"a": "${X} and x"} and not result.problems
+    assert referenced({"a": "$${X} and ${Y:-d}", "b": ["${Z}", 3]}) == {"Y", "Z"}
+    assert referenced(5) == frozenset() and referenced("plain") == frozenset()
+
+
+def test_a_default_is_used_only_when_the_variable_is_unset() -> None:
+    assert interpolate("${X:-d}", {}).value == "d"
+    assert interpolate("${X:-d}", {"X": ""}).value == ""  # set but empty is a value
+    result = interpolate("${X:-}", {})
+    assert (result.value, result.env_paths, result.problems) == ("", frozenset(), ())
+
+
+def test_has_path_and_value_at_walk_mappings_and_lists() -> None:
+    data = {"a": [{"b": 1}, None], "t": (0,)}
+    assert has_path(data, ("a", 0, "b")) and has_path(data, ("t", 0)) and has_path(data, ())
+    assert not has_path(data, ("a", 2)) and not has_path(data, ("a", -1))
+    assert not has_path(data, ("a", "0")) and not has_path(data, ("x",))
+    assert not has_path(data, ("a", 0, "b", "c"))
+    assert value_at(data, ("a", 0, "b")) == 1 and value_at(data, ("t", 0)) == 0
+    assert value_at(data, ("a", 1)) is None and value_at(data, ("a", 5)) is None
+    assert value_at(data, ("x", "y")) is None and value_at(data, ("a", 0, "b", "c")) is None
+    assert value_at(data, ("a", -1)) is None
+
+
+def test_callable_keys_are_found_in_nested_dict_schemas() -> None:
+    schema = {
+        "function": {"type": "string", "meta": {"callable": True}},
+        "other": {"type": "string", "meta": {"callable": False}},
+        "nested": {
+            "type": "dict",
+            "schema": {"hook": {"type": "string", "meta": {"callable": True}}},
+        },
+        "listed": {"type": "list", "schema": {"x": {"meta": {"callable": True}}}},
+        "odd": "not a rule",
+        "meta_not_mapping": {"meta": "callable"},
+    }
+    assert callable_keys(schema) == [("function",), ("nested", "hook")]
+    assert callable_keys(None) == [] and callable_keys(schema, ("p",))[0] == ("p", "function")
+
+
+# --- properties -------------------------------------------------------------------------------
+
+keys = st.one_of(
+    st.sampled_from(["password", "db_password", "apiKey", "token", "dsn", "host", "level"]),
+    st.text(st.characters(codec="utf-8"), max_size=8),
+)
+leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
+trees = st.recursive(
+    leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    max_leaves=12,
+)
+
+
+def _leaves(data: Any, path: FieldPath = ()) -> list[tuple[FieldPath, Any]]:
+    if isinstance(data, dict):
+        return [leaf for k, v in data.items() for leaf in _leaves(v, (*path, k))]
+    if isinstance(data, list):
+        return [leaf for i, v in enumerate(data) for leaf in _leaves(v, (*path, i))]
+    return [(path, data)]
+
+
+@given(trees)
+def test_redaction_hides_every_value_under_a_secret_key_and_keeps_the_rest(data: Any) -> None:
+    shown = redact(data)
+    for path, value in _leaves(data):
+        secret = next((i for i, part in enumerate(path) if is_secret_key(part)), None)
+        if secret is None:
+            assert value_at(shown, path) == value and has_path(shown, path)
+        else:
+            assert value_at(shown, path[: secret + 1]) == REDACTED
+    assert redact(data, [()]) == REDACTED
+
+
+@given(trees, st.data())
+def test_every_environment_value_is_redacted_wherever_it_sits(data: Any, draw: Any) -> None:
+    paths = [path for path, value in _leaves(data) if isinstance(value, str)]
+    env = draw.draw(st.lists(st.sampled_from(paths), unique=True) if paths else st.just([]))
+    marked = _replace(data, {path: "${FLOWSTONE_TEST_VALUE}" for path in env})
+    result = interpolate(marked, {"FLOWSTONE_TEST_VALUE": SECRET})
+    assert set(result.env_paths) == set(env) and not result.problems
+    shown = redact(result.value, result.env_paths)
+    assert SECRET not in repr(shown)
+
+
+def _replace(data: Any, values: dict[FieldPath, Any], path: FieldPath = ()) -> Any:
+    if path in values:
+        return values[path]
+    if isinstance(data, dict):
+        return {k: _replace(v, values, (*path, k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_replace(v, values, (*path, i)) for i, v in enumerate(data)]
+    return data
+
+
+@given(st.text(st.characters(codec="utf-8", exclude_characters="$")))
+def test_strings_without_a_reference_come_back_unchanged(text: str) -> None:
+    result = interpolate({"a": [text]}, {})
+    assert result.value == {"a": [text]} and not result.problems and not result.env_paths
+
+
+@given(trees.filter(lambda t: isinstance(t, dict)), trees.filter(lambda t: isinstance(t, dict)))
+def test_merging_keeps_every_override_leaf_and_modifies_no_input(a: Any, b: Any) -> None:
+    before = (repr(a), repr(b))
+    merged = deep_merge(a, b)
+    assert (repr(a), repr(b)) == before
+    for path, value in _leaves(b):
+        if path:
+            assert value_at(merged, path) == value
+    assert deep_merge(merged, b) == merged  # merging the same layer again changes nothing

@@ -188,3 +188,36 @@ def test_an_empty_folder_from_the_environment_is_refused(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as info:
         read_host_config(path, environ={})
     assert info.value.details["issues"][0]["path"] == "spec.plugins_dir"
+
+
+@pytest.mark.parametrize(
+    "token", ["987654321", "[hunter2-do-not-print]", "{a: hunter2-do-not-print}", "2024-01-31"]
+)
+def test_schema_errors_never_quote_a_secret_value(tmp_path: Path, token: str) -> None:
+    from flowstone_host import ConfigError
+
+    path = _host_yaml(tmp_path, f"  admin: {{token: {token}}}\n")
+    with pytest.raises(ConfigError) as info:
+        read_host_config(path, environ={})
+    [issue] = info.value.details["issues"]
+    assert issue["path"] == "spec.admin.token"
+    shown = token.strip("[]{}").removeprefix("a: ")
+    assert shown not in info.value.message and shown not in issue["message"]
+
+
+def test_schema_errors_quote_a_plain_value_to_help(tmp_path: Path) -> None:
+    from flowstone_host import ConfigError
+
+    path = _host_yaml(tmp_path, "  admin: {listen: 1234}\n")
+    with pytest.raises(ConfigError) as info:
+        read_host_config(path, environ={})
+    assert '"1234"' in info.value.details["issues"][0]["message"]  # quote it: "1234"
+
+
+def test_a_schema_message_shows_a_value_only_off_secret_paths() -> None:
+    from flowstone_host.manifest.shape import _show
+
+    assert _show("eu-west", ("spec", "region")) == "'eu-west'"
+    assert _show(SECRET, ("spec", "admin", "token")) == "This value"
+    assert _show(SECRET, ("spec", "passwords", 0)) == "This value"
+    assert _show("x" * 81, ("spec", "region")) == "This value"
