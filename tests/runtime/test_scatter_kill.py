@@ -38,18 +38,29 @@ def _config(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "plugins.d", tmp_path / "plugins.d", ignore=shutil.ignore_patterns("2*"))
     (tmp_path / "plugins.d" / "30-slow.yaml").write_text(PIPELINE)
     host = tmp_path / "config" / "host.yaml"
-    text = host.read_text().replace('allow: ["flowstone_host.examples.*"]',
-                                    'allow: ["flowstone_host.examples.*", "tests.runtime.*"]')
+    text = host.read_text().replace(
+        'allow: ["flowstone_host.examples.*"]',
+        'allow: ["flowstone_host.examples.*", "tests.runtime.*"]',
+    )
     host.write_text(text)
     return host
 
 
 def _start(host: Path, log: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "FS_TEST_LOG": str(log), "FS_TEST_ITEMS": str(ITEMS),
-           "FS_TEST_SLEEP": "0.004", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "FS_TEST_LOG": str(log),
+        "FS_TEST_ITEMS": str(ITEMS),
+        "FS_TEST_SLEEP": "0.004",
+        "PYTHONPATH": str(REPO),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "flowstone_host.cli", "materialize", "slow", "--config", str(host)],
-        env=env, cwd=host.parent.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=host.parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
