@@ -80,7 +80,7 @@ def test_routing_materializes_only_the_chosen_route_and_replays_without_the_rout
     first = materialize(snap, ["route"], state_dir=tmp_path, callables=POLICY, run_id="r")
     assert first.ok and io.load("route", None) == "big route"
     assert work.CALLS.count("router") == 1 and not io.exists("small", None)
-    decision = [s for s in first.record.steps if s.asset == "route"][0].details["decision"]
+    decision = next(s for s in first.record.steps if s.asset == "route").details["decision"]
     assert decision["selected_branch"] == "big" and decision["run_id"] == "r"
     io.delete("route", None)
     replay = materialize(snap, ["route"], state_dir=tmp_path, callables=POLICY, run_id="r")
