@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from host_tree import Tree, header
 
-from flowstone_host.host.transaction import _in_dependency_order
-from flowstone_host.manifest.model import Declaration
+from flowstone_host import Health, Unavailable
+from flowstone_host.host.report import DeclarationState
+from flowstone_host.host.transaction import Transaction, _in_dependency_order
+from flowstone_host.loading.entry import Entry
+from flowstone_host.manifest.model import Asset, Declaration, ManifestSet
 
 
 def _actions(report: Any) -> dict[str, str]:
@@ -175,8 +178,9 @@ def test_an_unhealthy_new_version_keeps_the_previous_one(tree: Tree, make_host: 
     assert change.reason == f"new version is unhealthy: {missing} is missing"
     assert host.snapshot().resources.resolve("db").handle is handle
     state = _states(host)["db"]
-    assert state["state"] == "failed" and state["reason"] == change.reason
-    assert state["running"]["distribution"] == "flowstone-fixture-plugins"
+    assert state["state"] == "active"  # the previous version serves...
+    assert state["distribution"] == "flowstone-fixture-plugins"
+    assert state["newer_version_rejected"]["reason"] == change.reason  # ...v2 failed
     assert host.ready() == (True, [])  # the previous version still serves, healthy
     assert tree.events() == ["setup db", "setup db-v2", "teardown db-v2"]  # v2 torn down now
 
@@ -353,3 +357,166 @@ def test_status_moves_with_a_declaration_that_moved(tree: Tree, make_host: Any) 
     assert Path(states["lake"]["source"].rsplit(":", 2)[0]).name == "a.yaml"
     assert before.endswith("a.yaml:3:18") and states["lake"]["source"].endswith("a.yaml:4:18")
     assert Path(states["orders"]["source"].rsplit(":", 2)[0]).name == "b.yaml"
+
+
+# -- the transaction alone, with a scripted loader and health checker ---------------------------
+
+
+class _Loader:
+    """Builds an entry per declaration; ``fail`` names the ones whose load raises."""
+
+    def __init__(self, *fail: str) -> None:
+        self.fail = set(fail)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def load(self, declaration: Declaration, resources: dict[str, Any]) -> Entry:
+        self.calls.append((declaration.name, dict(resources)))
+        if declaration.name in self.fail:
+            raise Unavailable(f"{declaration.name} is down", distribution="dist", version="9")
+        meta = {"distribution": "dist", "version": "1", "other": "x"}
+        return Entry(
+            declaration.kind,
+            declaration.name,
+            object(),
+            metadata=meta,
+            handle=f"handle-of-{declaration.name}",
+        )
+
+
+class _Health:
+    """Reports each entry named in ``sick`` unhealthy, the rest healthy."""
+
+    def __init__(self, *sick: str) -> None:
+        self.sick = set(sick)
+
+    def check(self, entry: Entry) -> Health:
+        return Health.unhealthy("sick") if entry.name in self.sick else Health.ok()
+
+    def observe(self, state: DeclarationState, health: Health | None) -> None:
+        if health is not None and not health.healthy:
+            state.state, state.reason = "unhealthy", health.reason
+
+
+def _resource(name: str, *needs: str, **config: Any) -> Declaration:
+    return Declaration("Resource", name, "journal", config, depends_on=needs)
+
+
+def _run(
+    declarations: list[Declaration],
+    *,
+    assets: tuple[Asset, ...] = (),
+    live: dict[tuple[str, str], DeclarationState] | None = None,
+    loader: _Loader | None = None,
+    health: _Health | None = None,
+    retry: bool = False,
+) -> Transaction:
+    desired = ManifestSet({(d.kind, d.name): d for d in declarations}, {a.name: a for a in assets})
+    transaction = Transaction(
+        loader or _Loader(),
+        live or {},
+        desired,
+        health or _Health(),
+        retry=retry,  # type: ignore[arg-type]
+    )
+    transaction.run()
+    return transaction
+
+
+def _changes(transaction: Transaction) -> list[tuple[str, str, str | None, bool | None]]:
+    return [(c.name, c.action, c.reason, c.kept) for c in transaction.changes]
+
+
+def test_each_resource_is_loaded_with_the_handles_of_what_it_depends_on() -> None:
+    loader = _Loader()
+    _run(
+        [_resource("app", "pool", "tunnel"), _resource("pool", "tunnel"), _resource("tunnel")],
+        loader=loader,
+    )
+    assert loader.calls == [
+        ("tunnel", {}),
+        ("pool", {"tunnel": "handle-of-tunnel"}),
+        ("app", {"pool": "handle-of-pool", "tunnel": "handle-of-tunnel"}),
+    ]
+
+
+def test_a_load_failure_keeps_what_the_plugin_told_of_itself() -> None:
+    done = _run([_resource("db")], loader=_Loader("db"))
+    state = done.states["Resource", "db"]
+    assert (state.entry, state.state, state.reason) == (None, "failed", "db is down")
+    assert dict(state.facts) == {"distribution": "dist", "version": "9"}
+    assert _changes(done) == [("db", "failed", "db is down", False)]
+    assert done.failed and done.entries() == [] and done.added == []
+
+
+def test_a_failed_dependency_fails_its_dependents_with_the_plugin_s_facts() -> None:
+    done = _run([_resource("pool", "tunnel"), _resource("tunnel")], loader=_Loader("tunnel"))
+    pool = done.states["Resource", "pool"]
+    reason = "it depends on resource 'tunnel', which is not set up (tunnel is down)"
+    assert (pool.state, pool.reason) == ("failed", reason)
+    assert dict(pool.facts) == {"distribution": "flowstone-fixture-plugins", "version": "1.0.0"}
+    assert _changes(done) == [
+        ("tunnel", "failed", "tunnel is down", False),
+        ("pool", "failed", reason, False),
+    ]
+
+
+def test_a_dependency_on_an_undeclared_resource_says_so() -> None:
+    done = _run([_resource("pool", "gone")])
+    assert done.states["Resource", "pool"].reason == (
+        "it depends on resource 'gone', which is not set up (it is not declared)"
+    )
+
+
+def test_an_asset_on_an_undeclared_plugin_says_so_and_serves_nothing() -> None:
+    asset = Asset("orders", compute="m:f", io_manager="lake")
+    done = _run([], assets=(asset,))
+    state = done.states["Asset", "orders"]
+    reason = "its IOManager 'lake' is not loaded (it is not declared)"
+    assert (state.entry, state.state, state.reason) == (None, "failed", reason)
+    assert _changes(done) == [("orders", "failed", reason, False)]
+    assert done.assets == [] and done.failed and not done.changed
+
+
+def test_an_orphaned_asset_is_failed_with_its_reason() -> None:
+    lake = Declaration("IOManager", "lake", "journal", {})
+    assets = (
+        Asset("orders", compute="m:f", io_manager="gone"),
+        Asset("totals", compute="m:f", deps=("orders",), io_manager="lake"),
+    )
+    done = _run([lake], assets=assets)
+    reason = "it reads asset 'orders', which is not loaded"
+    state = done.states["Asset", "totals"]
+    assert (state.entry, state.state, state.reason) == (None, "failed", reason)
+    assert _changes(done)[-1] == ("totals", "failed", reason, False)
+    assert [c.name for c in done.changes].count("totals") == 1
+    assert done.assets == []
+
+
+def test_an_unhealthy_new_version_records_its_own_facts_and_is_torn_down() -> None:
+    old = _Loader().load(_resource("db"), {})
+    live = {("Resource", "db"): DeclarationState(_resource("db"), old)}
+    done = _run([_resource("db", label="v2")], live=live, health=_Health("db"))
+    state = done.states["Resource", "db"]
+    assert state.entry is old and state.state == "failed"
+    assert state.reason == "new version is unhealthy: sick"
+    assert dict(state.facts) == {"distribution": "dist", "version": "1"}
+    assert _changes(done) == [("db", "failed", "new version is unhealthy: sick", True)]
+    assert done.retired == [] and done.added == [] and not done.changed
+
+
+def test_a_replaced_version_is_retired_and_reported_with_its_health() -> None:
+    old = _Loader().load(_resource("db"), {})
+    live = {("Resource", "db"): DeclarationState(_resource("db"), old)}
+    done = _run([_resource("db", label="v2"), _resource("new")], live=live, health=_Health("new"))
+    assert done.retired == [old] and [e.name for e in done.added] == ["db", "new"]
+    assert _changes(done) == [("db", "replaced", None, False), ("new", "added", "sick", False)]
+    assert done.changed
+
+
+def test_a_failed_declaration_is_reloaded_on_retry_and_kept_failed_otherwise() -> None:
+    failed = DeclarationState(_resource("db"), None, "failed", "was down")
+    live = {("Resource", "db"): failed}
+    waiting = _run([_resource("db")], live=live)
+    assert waiting.states["Resource", "db"] is failed and waiting.changes == []
+    retried = _run([_resource("db")], live=live, retry=True)
+    assert _changes(retried) == [("db", "added", None, False)]
