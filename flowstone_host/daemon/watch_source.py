@@ -34,6 +34,8 @@ _WANTED: list[type[events.FileSystemEvent]] = [
     events.DirModifiedEvent,
     events.DirMovedEvent,
     events.DirAttribEvent,
+    # The kernel dropped events (inotify queue overflow): everything must be looked at again.
+    events.EventsLostEvent,
 ]
 
 

@@ -6,12 +6,16 @@ atomic save delivers only a "moved" event and a Kubernetes ConfigMap swap names 
 After ``debounce_s`` without events, ``on_change("watch")`` is called from one thread, and
 ``on_change("rescan")`` every ``rescan_interval_s`` as a safety net.
 
-A file is *busy* from its first "modified" event until its "closed" (after write) event, and
-no trigger fires while one is, so a half-written file is never announced as ready. A writer
-holding a file open past ``busy_timeout_s`` stops holding triggers back, but the file stays
-in :meth:`ManifestWatcher.busy` until closed. Opening and reading a file triggers nothing.
-At inotify limits (``EMFILE``/``ENOSPC``) or if its thread dies, the watcher logs it and
-polls instead; polling reports no closes, so it waits one poll interval longer instead.
+A file is *busy* from its first "modified" event until its "closed" (after write) event, a
+rename over it or its deletion, and no trigger fires while one is, so a half-written file is
+never announced as ready. Busy has a deadline: past ``busy_timeout_s`` the file is no longer
+reported busy and is read anyway (a torn file is then rejected and its last good version
+kept), because a close may never come (``os.truncate()`` by path) or may be lost. When the
+kernel drops events (inotify queue overflow), every busy mark is cleared and a full
+``"rescan"`` is triggered. Opening and reading a file triggers nothing. At inotify limits
+(``EMFILE``/``ENOSPC``) or if its thread dies, the watcher logs it and polls instead;
+polling reports no closes, so a file counts as busy until a poll interval passes without
+it changing.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class PendingChanges:
     first_at: float | None = field(init=False, default=None)
     last_at: float | None = field(init=False, default=None)
     busy: dict[Path, float] = field(init=False, default_factory=dict)
+    last_write: dict[Path, float] = field(init=False, default_factory=dict)
+    lost: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.quiet_s = self.debounce_s
@@ -73,8 +79,6 @@ class PendingChanges:
         """Adapt to a source: polling reports no closes, so wait one poll longer instead."""
         self.tracks_writers = mode == "inotify"
         self.quiet_s = self.debounce_s + (0.0 if self.tracks_writers else POLL_INTERVAL_S)
-        if not self.tracks_writers:
-            self.busy.clear()
 
     def record(self, event: events.FileSystemEvent, now: float) -> None:
         """Note one event at ``now``; opens and closes without writing are ignored.
@@ -85,7 +89,13 @@ class PendingChanges:
         if isinstance(event, _IGNORED):
             return
         self.mark_dirty(now)
-        if self.tracks_writers and not event.is_directory:
+        if isinstance(event, events.EventsLostEvent):
+            # Closes and renames may be among the lost events: forget every busy mark and
+            # have the next trigger read everything.
+            self.busy.clear()
+            self.last_write.clear()
+            self.lost = True
+        elif not event.is_directory:
             self._track_writer(event, now)
 
     def mark_dirty(self, now: float) -> None:
@@ -98,13 +108,37 @@ class PendingChanges:
         path = Path(os.fsdecode(event.src_path))
         if isinstance(event, events.FileModifiedEvent):
             self.busy.setdefault(path, now)
+            self.last_write[path] = now
         elif isinstance(event, events.FileClosedEvent | events.FileDeletedEvent):
-            self.busy.pop(path, None)
-        elif isinstance(event, events.FileMovedEvent) and path in self.busy:
-            # The writer still holds the file; its close will arrive under the new name.
-            since = self.busy.pop(path)
+            self._clear(path)
+        elif isinstance(event, events.FileMovedEvent):
+            # A rename over a file replaces it: whoever was writing the old one is not
+            # writing this name any more. A writer still holding the source keeps it busy
+            # under the new name, where its close will arrive.
+            since, last = self.busy.get(path), self.last_write.get(path)
+            self._clear(path)
             if event.dest_path:
-                self.busy[Path(os.fsdecode(event.dest_path))] = since
+                dest = Path(os.fsdecode(event.dest_path))
+                self._clear(dest)
+                if since is not None and last is not None:
+                    self.busy[dest], self.last_write[dest] = since, last
+
+    def _clear(self, path: Path) -> None:
+        self.busy.pop(path, None)
+        self.last_write.pop(path, None)
+
+    def busy_now(self, now: float) -> frozenset[Path]:
+        """Return the files still being written at ``now``; forget those past their deadline.
+
+        With inotify a file is busy until closed, for at most ``busy_timeout_s``; polling
+        sees no closes, so a file is busy until one poll interval passes without a change.
+        """
+        for path, since in list(self.busy.items()):
+            quiet_since = now - self.last_write.get(path, since)
+            expired = now - since >= self.busy_timeout_s
+            if expired or (not self.tracks_writers and quiet_since >= self.quiet_s):
+                self._clear(path)
+        return frozenset(self.busy)
 
     def due_at(self, now: float) -> float | None:
         """Return when the next "watch" trigger is due (maybe in the past), or ``None``."""
@@ -113,11 +147,16 @@ class PendingChanges:
         quiet = self.last_at + self.quiet_s
         due = min(quiet, self.first_at + _MAX_WAIT_QUIET_PERIODS * self.quiet_s)
         held = [since + self.busy_timeout_s for since in self.busy.values()]
+        if not self.tracks_writers:
+            held = []  # the quiet time already covers one poll interval
         return max([due, *(until for until in held if until > now)])
 
-    def take(self) -> None:
-        """Forget the events a trigger now covers; busy files stay busy."""
+    def take(self) -> bool:
+        """Forget the events a trigger now covers (busy files stay busy); return whether
+        events were lost since the last trigger, so that this one must read everything."""
         self.first_at = self.last_at = None
+        lost, self.lost = self.lost, False
+        return lost
 
 
 class ManifestWatcher:
@@ -188,7 +227,7 @@ class ManifestWatcher:
         ``Path(file).resolve()``: a ConfigMap file is busy under its ``..data`` target.
         """
         with self._cond:
-            return frozenset(self._pending.busy)
+            return self._pending.busy_now(time.monotonic())
 
     def start(self) -> None:
         """Start watching; falls back to polling at inotify limits.
@@ -253,7 +292,8 @@ class ManifestWatcher:
             elif rescan is not None and rescan <= now:
                 trigger = "rescan"
             if trigger is not None:
-                self._pending.take()
+                if self._pending.take():
+                    trigger = "rescan"  # events were lost: look at every file again
                 self._triggers_fired += 1
                 return trigger
             wake = min(t for t in (due, rescan, self._next_health_check) if t is not None)

@@ -211,7 +211,10 @@ class Host:
         entry_points.refresh()  # a distribution installed since the last reload is seen
         if trigger in _MANUAL:
             self.loader.retry_timeouts()  # a person asked: a timed-out import gets another go
-        busy = self._watcher.busy() if self._watcher is not None else ()
+        # Only a watcher's own trigger skips files still being written: a person's reload,
+        # a rescan or the first load reads every file, so a lost close never hides a change.
+        watched = trigger == "watch" and self._watcher is not None
+        busy = self._watcher.busy() if watched and self._watcher is not None else ()
         reading = self._tree.read(busy)
         if not reading.changed and trigger not in _MANUAL:
             duration = time.monotonic() - clock

@@ -8,11 +8,13 @@ only fails because of another file's failure is held back the same way.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from ..manifest.assembly import manifest_files
 from ..manifest.catalog import Catalog
@@ -109,11 +111,9 @@ class ManifestTree:
             current[file] = good
             return f"busy:{kept}"
         try:
-            stat = os.stat(file)
-            if stat.st_size > DEFAULT_LIMITS.max_bytes:
-                return f"oversize:{stat.st_size}:{stat.st_mtime_ns}"
-            with open(file, "rb") as handle:
-                content = handle.read(DEFAULT_LIMITS.max_bytes + 1)
+            content = _read_regular(file)
+            if isinstance(content, str):
+                return content
         except FileNotFoundError:
             current[file] = None  # deleted between listing and reading: gone, like any deletion
             return "missing"
@@ -179,6 +179,36 @@ class ManifestTree:
         layer = {f: i for i, files in enumerate(reading.layers) for f in files}
         self.layer_of = {f: layer.get(f, self.layer_of.get(f, 0)) for f in self.good}
         self.digests = reading.digests
+
+
+def _read_regular(file: str) -> bytes | str:
+    """Return a regular file's bytes, or the digest of a file over the size limit.
+
+    Opened with ``O_NONBLOCK`` and checked with ``fstat`` after opening, so a FIFO or a
+    device swapped in for a manifest never blocks a reload; reads at most one byte past
+    the size limit, whatever the file claims.
+
+    Raises:
+        OSError: The file cannot be opened or read, or is not a regular file (``EINVAL``).
+    """
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if stat.st_size > DEFAULT_LIMITS.max_bytes:
+            return f"oversize:{stat.st_size}:{stat.st_mtime_ns}"
+        chunks: list[bytes] = []
+        left = DEFAULT_LIMITS.max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _held_back(file: str, issues: list[Issue], *, deleted: bool) -> Issue:

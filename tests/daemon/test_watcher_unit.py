@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from watchdog.events import (
     DirModifiedEvent,
+    EventsLostEvent,
     FileClosedEvent,
     FileClosedNoWriteEvent,
     FileCreatedEvent,
@@ -183,14 +184,38 @@ def test_directory_events_count_but_never_make_anything_busy() -> None:
     assert not p.busy
 
 
-def test_polling_mode_waits_a_poll_longer_and_tracks_no_writers() -> None:
+def test_polling_mode_waits_a_poll_longer_and_tracks_writers_until_a_quiet_poll() -> None:
+    p = pending()
+    p.use_mode("polling")
+    p.record(FileModifiedEvent(str(A)), 1.0)
+    assert p.due_at(1.0) == pytest.approx(1.0 + 0.2 + POLL_INTERVAL_S)
+    assert p.busy_now(1.5) == {A}  # polling sees no close: busy while it keeps changing
+    p.record(FileModifiedEvent(str(A)), 2.0)
+    assert p.busy_now(2.0 + 0.2 + POLL_INTERVAL_S - 0.01) == {A}
+    assert p.busy_now(2.0 + 0.2 + POLL_INTERVAL_S) == frozenset()  # a quiet poll: done
+
+
+def test_a_rename_over_a_busy_file_clears_it() -> None:
+    p = pending()
+    p.record(FileModifiedEvent(str(A)), 0.0)  # os.truncate() by path: no close ever comes
+    p.record(FileMovedEvent(str(A.parent / ".a.yaml.tmp"), str(A)), 0.1)
+    assert p.busy_now(0.1) == frozenset()
+
+
+def test_lost_events_clear_every_busy_file_and_make_the_next_trigger_a_rescan() -> None:
     p = pending()
     p.record(FileModifiedEvent(str(A)), 0.0)
-    p.use_mode("polling")
-    assert not p.busy
-    p.record(FileModifiedEvent(str(A)), 1.0)
-    assert not p.busy
-    assert p.due_at(1.0) == pytest.approx(1.0 + 0.2 + POLL_INTERVAL_S)
+    p.record(EventsLostEvent(str(A.parent), is_directory=True), 0.1)
+    assert p.busy_now(0.1) == frozenset()
+    assert p.take() is True  # the watcher turns this trigger into a "rescan"
+    assert p.take() is False
+
+
+def test_a_busy_file_has_a_deadline() -> None:
+    p = pending()
+    p.record(FileModifiedEvent(str(A)), 0.0)
+    assert p.busy_now(4.9) == {A}
+    assert p.busy_now(5.0) == frozenset()  # read anyway; a torn file is rejected then
 
 
 # -- ManifestWatcher: threading, errors, rescans, fallback -----------------------------
@@ -224,8 +249,7 @@ def test_a_writer_that_never_closes_is_waited_for_only_so_long(
     watcher = started(calls, source, busy_timeout_s=0.2)
     source.emit(FileModifiedEvent(str(A)))
     assert calls.wait(1) == ["watch"]
-    assert watcher.busy() == {A}
-    assert watcher.health["busy"] == [str(A)]
+    assert watcher.busy() == frozenset()  # past its deadline a busy file is read anyway
 
 
 def test_on_change_is_never_called_concurrently_with_itself(
@@ -304,7 +328,7 @@ def test_inotify_limits_at_start_fall_back_to_polling(
     assert "inotify limit reached" in caplog.text
     calls.wait(1)  # the fallback announces that events may have been missed
     fallback.emit(FileModifiedEvent(str(A)))
-    assert watcher.busy() == frozenset()  # polling never sees the close
+    assert watcher.busy() == {A}  # polling: busy until a poll interval passes quietly
 
 
 def test_other_start_errors_are_raised() -> None:

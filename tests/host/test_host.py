@@ -389,20 +389,19 @@ def test_a_reload_that_fails_midway_tears_down_what_it_set_up_and_tries_again(
 def test_an_unreadable_file_keeps_its_last_good_version(
     tree: Tree, make_host: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import builtins
-
-    from flowstone_host.host import manifest_tree as manifests
+    import os
 
     path = tree.write("a.yaml", tree.io("warehouse"))
     host = make_host()
     host.start()
+    real_open = os.open
 
     def refuse(file: Any, *args: Any, **kwargs: Any) -> Any:
         if str(file) == str(path):
             raise PermissionError(13, "Permission denied", str(file))
-        return builtins.open(file, *args, **kwargs)
+        return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(manifests, "open", refuse, raising=False)
+    monkeypatch.setattr(os, "open", refuse)
     report = host.reload("manual")
     [issue] = report.rejected_files[str(path)]
     assert issue.code == "io.unreadable" and "Permission denied" in issue.message
