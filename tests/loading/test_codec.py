@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import msgpack
@@ -69,3 +70,63 @@ def test_an_arrow_table_with_offsets_pointing_anywhere_is_refused() -> None:
     raw[at + 4 : at + 8] = (0x7FFF0000).to_bytes(4, "little")  # a string offset out of bounds
     with pytest.raises(ValueError, match="malformed Arrow table"):
         decode(bytes(raw))
+
+
+# -- bounds against a hostile peer (issue 15, item 2) ----------------------------------
+
+
+def _colliding_decimals(count: int) -> list[Any]:
+    from decimal import Decimal
+
+    modulus = 2**61 - 1  # hash(Decimal(n)) == n % modulus: every one hashes to 0
+    return [Decimal(modulus * i) for i in range(1, count + 1)]
+
+
+def test_a_set_of_hash_colliding_decimals_is_refused_fast() -> None:
+    frame = encode(set(_colliding_decimals(5000)))
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="not all str or bytes"):
+        decode(frame)
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_map_of_hash_colliding_keys_is_refused() -> None:
+    frame = encode(dict.fromkeys(_colliding_decimals(5000), 0))
+    with pytest.raises(ValueError, match="not all str or bytes"):
+        decode(frame)
+
+
+def test_large_sets_and_maps_of_strings_still_cross() -> None:
+    value = {"names": {f"n{i}" for i in range(5000)}, "map": {f"k{i}": i for i in range(5000)}}
+    assert decode(encode(value)) == value
+
+
+def test_a_frame_of_empty_arrays_is_cut_off_at_the_container_budget() -> None:
+    frame = b"\xdd" + (3_000_000).to_bytes(4, "big") + b"\x90" * 3_000_000
+    with pytest.raises(ValueError, match="arrays and maps"):
+        decode(frame)
+
+
+def test_empty_arrays_hidden_in_extensions_count_too() -> None:
+    value = [tuple([] for _ in range(1000)) for _ in range(1100)]  # each under the fast path
+    with pytest.raises(ValueError, match="arrays and maps"):
+        decode(encode(value))
+
+
+def test_decoding_gives_up_at_the_calls_deadline() -> None:
+    frame = encode([[i] for i in range(200_000)])
+    with pytest.raises(ValueError, match="deadline"):
+        decode(frame, deadline=time.monotonic() - 1)
+
+
+def test_compressed_arrow_ipc_is_refused_before_it_is_expanded() -> None:
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"x": [0] * 100_000})
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    frame = msgpack.packb(msgpack.ExtType(11, sink.getvalue().to_pybytes()))
+    with pytest.raises(ValueError, match="compressed Arrow"):
+        decode(frame)
+    assert decode(encode(table)).equals(table)  # uncompressed still crosses

@@ -8,14 +8,30 @@ value types (:class:`Batch`, :class:`Health`, :class:`BarrierStatus`,
 and, when pyarrow is installed (``flowstone-host[parquet]``), ``pyarrow.Table`` as Arrow
 IPC. Decoding builds only those types from a fixed table: nothing the peer sends can make
 this process import or run code, which is why there is no pickle anywhere on the wire.
+
+Decoding is bounded, because a hostile child picks the bytes (see :func:`decode`):
+
+- a frame of at most :data:`FAST_PATH_BYTES` decodes in one C call, bounded by its size;
+- a larger frame is decoded with every array and map counted against
+  :data:`MAX_CONTAINERS` and the clock checked against the call's deadline every
+  :data:`_CLOCK_EVERY` containers, so neither 60 MB of empty arrays nor a slow decode can
+  take the host's memory or its GIL past the call's ``timeout_s``;
+- sets, frozensets and maps whose members are not all ``str`` or ``bytes`` (whose hashes
+  are randomized) hold at most :data:`MAX_HASHED_ITEMS` members, so hash-colliding
+  ``Decimal`` or ``int`` members cannot make building them quadratic;
+- extension values nest at most :data:`MAX_EXT_DEPTH` deep;
+- an Arrow table must be uncompressed and every buffer it declares must lie inside the
+  frame, checked on the IPC metadata before pyarrow allocates anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -81,14 +97,93 @@ def plain_or_none(value: Any) -> Any:
     return value
 
 
-def decode(data: bytes | bytearray) -> Any:
-    """Decode bytes written by :func:`encode`.
+#: Frames up to this size decode in one C call: their cost is bounded by their size.
+FAST_PATH_BYTES = 4096
+#: Arrays and maps one larger frame may hold (each costs the host at least 56 bytes).
+MAX_CONTAINERS = 1_000_000
+#: Members of a set, or keys of a map, that are not all ``str``/``bytes``.
+MAX_HASHED_ITEMS = 1024
+_CLOCK_EVERY = 1024
+_SAFE_KEYS = (str, bytes)
+
+
+class _Budget(threading.local):
+    containers = 0
+    deadline: float | None = None
+
+
+_budget = _Budget()
+
+
+def decode(data: bytes | bytearray, deadline: float | None = None) -> Any:
+    """Decode bytes written by :func:`encode`, within the bounds of the module docstring.
+
+    Args:
+        data: The frame.
+        deadline: ``time.monotonic()`` value past which decoding gives up.
 
     Raises:
-        ValueError: the bytes are not a valid encoding (a misbehaving peer).
+        ValueError: the bytes are not a valid encoding, break a bound, or took past the
+            deadline (a misbehaving peer).
         NotSupported: an Arrow table arrived but pyarrow is not installed.
     """
-    return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+    nested = getattr(_depth, "value", 0) > 0
+    if not nested and len(data) <= FAST_PATH_BYTES:
+        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+    if not nested:  # an extension's payload counts against its frame's budget
+        _budget.containers, _budget.deadline = 0, deadline
+    return msgpack.unpackb(
+        data,
+        ext_hook=_ext_hook,
+        raw=False,
+        strict_map_key=False,
+        list_hook=_counted_list,
+        object_pairs_hook=_counted_map,
+    )
+
+
+def _spend() -> None:
+    _budget.containers += 1
+    if _budget.containers > MAX_CONTAINERS:
+        raise ValueError(f"a wire value holds more than {MAX_CONTAINERS} arrays and maps")
+    deadline = _budget.deadline
+    if (
+        _budget.containers % _CLOCK_EVERY == 0
+        and deadline is not None
+        and time.monotonic() > deadline
+    ):
+        raise ValueError("decoding the reply ran past the call's deadline")
+
+
+def _counted_list(items: list[Any]) -> list[Any]:
+    _spend()
+    return items
+
+
+def _counted_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    _spend()
+    return _map(pairs)
+
+
+def _map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    if len(pairs) > MAX_HASHED_ITEMS and not all(type(k) in _SAFE_KEYS for k, _ in pairs):
+        raise ValueError(
+            f"a wire map has {len(pairs)} keys that are not all str or bytes "
+            f"(at most {MAX_HASHED_ITEMS} are allowed)"
+        )
+    return dict(pairs)
+
+
+def _hashed(build: Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
+    def checked(items: list[Any]) -> Any:
+        if len(items) > MAX_HASHED_ITEMS and not all(type(i) in _SAFE_KEYS for i in items):
+            raise ValueError(
+                f"a wire set has {len(items)} members that are not all str or bytes "
+                f"(at most {MAX_HASHED_ITEMS} are allowed)"
+            )
+        return build(items)
+
+    return checked
 
 
 def _ext(code: int, value: Any) -> msgpack.ExtType:
@@ -161,11 +256,73 @@ def _arrow_from_ipc(data: bytes) -> Any:
             "host; install flowstone-host[parquet]."
         ) from None
     try:
+        _check_ipc(pa, data)
         table = pa.ipc.open_stream(data).read_all()
         table.validate(full=True)  # offsets pointing anywhere would crash whoever reads them
     except pa.ArrowException as exc:
         raise ValueError(f"malformed Arrow table: {exc}") from exc
     return table
+
+
+_RECORD_BATCH, _DICTIONARY_BATCH = 3, 2
+
+
+def _check_ipc(pa: Any, data: bytes) -> None:
+    """Refuse compressed Arrow IPC, and buffers declared outside their message's body.
+
+    Reads only the flatbuffer metadata of each message, before pyarrow allocates: an
+    uncompressed buffer lies inside the body, so the table costs at most the frame's size.
+    """
+    reader = pa.ipc.MessageReader.open_stream(pa.py_buffer(data))
+    for message in reader:
+        meta = message.metadata.to_pybytes()
+        kind, header = _message_header(meta)
+        if kind == _DICTIONARY_BATCH:
+            header = _field_table(meta, header, 1)
+        elif kind != _RECORD_BATCH:
+            continue
+        if header is None:
+            raise ValueError("an Arrow batch without its header")
+        if _field_pos(meta, header, 3) is not None:
+            raise ValueError("compressed Arrow IPC is refused; send it uncompressed")
+        for offset, length in _buffers(meta, header):
+            if offset < 0 or length < 0 or offset + length > message.body.size:
+                raise ValueError("an Arrow buffer lies outside its message body")
+
+
+def _u32(buf: bytes, pos: int) -> int:
+    value: int = struct.unpack_from("<I", buf, pos)[0]
+    return value
+
+
+def _field_pos(buf: bytes, table: int, index: int) -> int | None:
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    vt_size = struct.unpack_from("<H", buf, vtable)[0]
+    at = 4 + 2 * index
+    if at >= vt_size:
+        return None
+    offset = struct.unpack_from("<H", buf, vtable + at)[0]
+    return table + offset if offset else None
+
+
+def _field_table(buf: bytes, table: int, index: int) -> int | None:
+    pos = _field_pos(buf, table, index)
+    return None if pos is None else pos + _u32(buf, pos)
+
+
+def _message_header(buf: bytes) -> tuple[int, int | None]:
+    root = _u32(buf, 0)
+    kind_pos = _field_pos(buf, root, 1)
+    kind = buf[kind_pos] if kind_pos is not None else 0
+    return kind, _field_table(buf, root, 2)
+
+
+def _buffers(buf: bytes, batch: int) -> list[tuple[int, int]]:
+    vector = _field_table(buf, batch, 2)
+    if vector is None:
+        return []
+    count = _u32(buf, vector)
+    return [struct.unpack_from("<qq", buf, vector + 4 + 16 * i) for i in range(count)]
 
 
 def _value(data: list[Any]) -> Any:
@@ -187,8 +344,8 @@ def _decimal(text: str) -> Any:
 
 _DECODERS: dict[int, Callable[[Any], Any]] = {
     _TUPLE: tuple,
-    _SET: set,
-    _FROZENSET: frozenset,
+    _SET: _hashed(set),
+    _FROZENSET: _hashed(frozenset),
     _DATE: dt.date.fromisoformat,
     _DATETIME: dt.datetime.fromisoformat,
     _TIME: dt.time.fromisoformat,

@@ -128,7 +128,7 @@ class RemotePlugin:
             )
         frame = self._exchange(request, deadline)
         try:
-            reply = decode(frame)
+            reply = decode(frame, deadline)
             ok = reply["ok"]
         except Exception as exc:
             self.dead = True
