@@ -277,7 +277,7 @@ def _check_ipc(pa: Any, data: bytes) -> None:
     for message in reader:
         meta = message.metadata.to_pybytes()
         kind, header = _message_header(meta)
-        if kind == _DICTIONARY_BATCH:
+        if kind == _DICTIONARY_BATCH and header is not None:
             header = _field_table(meta, header, 1)
         elif kind != _RECORD_BATCH:
             continue
