@@ -68,6 +68,7 @@ class HostMetrics:
         self._attach("health", ("flowstone", "health", "change"))
         self._states: set[str] = set()
         self._states_lock = threading.Lock()
+        self._error_codes: dict[tuple[str, str], set[str]] = {}
         self.set_declarations(())
 
     def _build_series(self) -> None:
@@ -135,9 +136,17 @@ class HostMetrics:
             self._states = current
 
     def forget(self, plugin_kind: str, name: str) -> None:
-        """Drop the health series of a declaration that was removed."""
-        with contextlib.suppress(KeyError):  # never health-checked
-            self._health.remove(plugin_kind, name)
+        """Drop every series of a declaration that was removed: health, calls, durations
+        and errors of every code, so that reload churn does not grow ``/metrics``."""
+        labels = (str(plugin_kind), str(name))
+        with self._states_lock:
+            codes = self._error_codes.pop(labels, set())
+        for metric in (self._health, self._plugin_calls, self._plugin_call_duration):
+            with contextlib.suppress(KeyError):  # never called or never checked
+                metric.remove(*labels)
+        for code in codes:
+            with contextlib.suppress(KeyError):
+                self._plugin_errors.remove(*labels, code)
 
     def _on_event(
         self,
@@ -169,7 +178,10 @@ class HostMetrics:
         if seconds is not None:
             self._plugin_call_duration.labels(*labels).observe(seconds)
         if failed:
-            self._plugin_errors.labels(*labels, _error_code(metadata.get("reason"))).inc()
+            code = _error_code(metadata.get("reason"))
+            with self._states_lock:
+                self._error_codes.setdefault(labels, set()).add(code)
+            self._plugin_errors.labels(*labels, code).inc()
 
 
 def _kind_and_name(metadata: Mapping[str, Any]) -> tuple[str, str]:

@@ -119,3 +119,18 @@ def test_exposition_parses_with_every_series(metrics: HostMetrics) -> None:
         "flowstone_plugin_call_duration_seconds",
         "flowstone_health_checks",
     } <= names
+
+
+def test_forget_removes_every_series_of_a_declaration(metrics: HostMetrics) -> None:
+    call = ("flowstone", "plugin", "call")
+    for name in ("gone", "kept"):
+        meta = {"plugin_kind": "IOManager", "name": name, "method": "load"}
+        telemetry.execute((*call, "stop"), {"duration": 1000}, meta)
+        telemetry.execute(
+            (*call, "exception"), {"duration": 1000}, {**meta, "reason": NotFound("x")}
+        )
+        telemetry.execute(("flowstone", "health", "change"), {}, {**meta, "healthy": True})
+    metrics.forget("IOManager", "gone")
+    text = generate_latest(metrics.registry).decode()
+    assert 'name="gone"' not in text
+    assert 'name="kept"' in text
