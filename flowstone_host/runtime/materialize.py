@@ -179,6 +179,7 @@ def _execute(run: Run, targets: list[Step], resumed: bool, attempts: int) -> Run
         run.ensure(targets)
     except Exception as exc:
         error = normalize(exc)
+    run.flush()
     status: RunStatus = "succeeded" if error is None else "failed"
     run.records.finish(run.run_id, status, error)
     return RunResult(run.run_id, status, resumed, error, run.records.get(run.run_id))

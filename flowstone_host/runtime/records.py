@@ -307,6 +307,21 @@ class RunRecords:
                 (status, text, merged, time.time(), run_id, asset, partition),
             )
 
+    def steps_finished(
+        self, run_id: str, steps: Sequence[tuple[str, str, str, float, float]]
+    ) -> None:
+        """Record many plain steps ``(asset, partition, status, started, finished)`` that
+        carry no error nor details, in one transaction."""
+        if not steps:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO steps (run_id, asset, partition, status, started_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, asset, partition) DO UPDATE "
+                "SET status = excluded.status, finished_at = excluded.finished_at, error = NULL",
+                [(run_id, *step) for step in steps],
+            )
+
     def note(self, run_id: str, asset: str, partition: str, **details: Any) -> None:
         """Merge ``details`` into a step's record, keeping its status."""
         step = self.step(run_id, asset, partition)

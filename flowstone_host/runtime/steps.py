@@ -9,6 +9,7 @@ step runs in a ``materialize`` span.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from .spans import IO_LOAD, IO_STORE, MATERIALIZE, metadata, traced
 __all__ = ["Run"]
 
 _DONE = frozenset({"succeeded", "reused"})
+#: Longest time a plain step's record waits in memory before it is written.
+FLUSH_S = 0.5
 
 
 @dataclass
@@ -53,6 +56,22 @@ class Run:
     force: bool = False
     finished: set[tuple[str, str]] = field(default_factory=set)
     _callables: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # Plain steps that succeeded or were reused, written in one transaction at most every
+    # FLUSH_S and before anything else is recorded: a kill loses at most their records,
+    # and a resumed run then finds their outputs stored and reuses them.
+    _pending: list[tuple[str, str, str, float, float]] = field(default_factory=list)
+    _flushed_at: float = field(default_factory=time.monotonic)
+
+    def flush(self) -> None:
+        """Write the buffered plain-step records."""
+        pending, self._pending = self._pending, []
+        self.records.steps_finished(self.run_id, pending)
+        self._flushed_at = time.monotonic()
+
+    def _buffer(self, asset: Asset, key: str, status: str, started: float) -> None:
+        self._pending.append((asset.name, key, status, started, time.time()))
+        if time.monotonic() - self._flushed_at >= FLUSH_S:
+            self.flush()
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -78,21 +97,29 @@ class Run:
         key = partition_key(partition)
         if (asset.name, key) in self.finished:
             return
+        started = time.time()
         if self._reusable(asset, partition, key):
-            self.records.step_finished(self.run_id, asset.name, key, "reused")
+            self._buffer(asset, key, "reused", started)
             self._finished(asset, partition, key, "reused")
             return
-        self.records.step_started(self.run_id, asset.name, key)
+        plain = asset.scatter is None and asset.parallel is None and asset.routing is None
+        if not plain:  # their modules record details as they go
+            self.flush()
+            self.records.step_started(self.run_id, asset.name, key)
         self.progress.step_started(asset.name, partition)
         try:
             with traced(MATERIALIZE, metadata(self.run_id, asset.name, partition)):
                 self.store(asset, partition, self._compute(asset, partition))
         except Exception as exc:
             error = normalize(exc)
+            self.flush()
             self.records.step_finished(self.run_id, asset.name, key, "failed", error)
             self.progress.step_finished(asset.name, partition, "failed")
             raise error from (None if error is exc else exc)
-        self.records.step_finished(self.run_id, asset.name, key, "succeeded")
+        if plain:
+            self._buffer(asset, key, "succeeded", started)
+        else:
+            self.records.step_finished(self.run_id, asset.name, key, "succeeded")
         self._finished(asset, partition, key, "succeeded")
 
     def _finished(self, asset: Asset, partition: Any, key: str, status: str) -> None:
@@ -101,6 +128,7 @@ class Run:
 
     def _reusable(self, asset: Asset, partition: Any, key: str) -> bool:
         if self.force:
+            self.flush()
             prior = self.records.step(self.run_id, asset.name, key)
             if prior is None or prior.status not in _DONE:
                 return False

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.runtime import work
+from tests.runtime import helpers, work
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +13,5 @@ def _clean_calls() -> Iterator[None]:
     work.JOIN_FAILS["on"] = True
     yield
     work.CALLS.clear()
+    while helpers.OPEN:
+        helpers.OPEN.pop().close()

@@ -20,6 +20,8 @@ from flowstone_host.plugins.memory_io import MemoryIOManager
 from flowstone_host.registry import Entry, Snapshot
 
 POLICY = CallablePolicy(("tests.runtime.*",))
+#: Plugins the helpers built; conftest closes them after each test (threads, files).
+OPEN: list[Any] = []
 W = "tests.runtime.work:"
 
 
@@ -59,6 +61,7 @@ def snapshot(
         Entry("Executor", "default", LocalExecutor({"max_workers": workers}), plugin="local"),
         *coordinators(coordinator, state),
     ]
+    OPEN.extend(entry.instance for entry in entries if hasattr(entry.instance, "close"))
     return Snapshot.build(entries, assets=AssetGraph(assets))
 
 

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from flowstone_host import telemetry
 from flowstone_host.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.copytree(REPO / "config", tmp_path / "config")
     shutil.copytree(REPO / "plugins.d", tmp_path / "plugins.d")
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    yield tmp_path
+    # Host.stop() tears emitters down without detaching their telemetry handlers (reported
+    # to the host's owner); a CLI process exits, but these tests share one process.
+    for handler_id, _ in telemetry.list_handlers():
+        if handler_id.startswith("flowstone-host:emitter:"):
+            telemetry.detach(handler_id)
 
 
 def test_materialize_report_runs_every_contract_on_the_embedded_default(
