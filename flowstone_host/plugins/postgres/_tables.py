@@ -3,21 +3,29 @@
 Invariants:
 
 - An asset's table has the value's columns, then ``_partition`` (the canonical partition
-  key, indexed) and ``_row`` (the row's position), so any SQL client reads it as a normal
-  table: ``SELECT * FROM <schema>.<asset> WHERE _partition = '...'``.
-- A store replaces its partition's rows inside the caller's transaction: ``DELETE`` then
-  ``COPY``; readers see the old rows or the new, never half of either. The caller locks
-  the partition's catalog row first, so concurrent stores of one partition serialize.
+  key) and ``_row`` (the row's position), so any SQL client reads it as a normal table:
+  ``SELECT * FROM <schema>.<asset> WHERE _partition = '...'``. It is ``PARTITION BY LIST
+  (_partition)``: each stored partition is its own slice table (``<asset>__<digest>``, the
+  digest of the asset's table name and the key), attached for exactly that key, so a lookup
+  by ``_partition`` reads that slice alone and no index has to be kept up per row.
+- A store replaces its partition's rows inside the caller's transaction: the rows are
+  COPYed into a new slice (the key is the column's DEFAULT and CHECK there, never sent per
+  row), then the old slice is dropped and the new one attached in its place. Readers see
+  the old rows or the new, never half of either; the asset's table is locked only for that
+  swap at the end. The caller locks the partition's catalog row first, so concurrent stores
+  of one partition serialize.
 - Loading returns the rows in their stored order with the stored Arrow schema (pandas
   metadata included, so a DataFrame comes back as one).
 - Columns must map to PostgreSQL types (integers, floats, booleans, strings, dates,
   timestamps); anything else is refused with a ValidationError naming the arrow format.
-- A table whose columns differ from a new value's is replaced only when it holds no other
-  partition; otherwise the store is refused.
+- A table whose columns differ from a new value's (or that is not partitioned by
+  ``_partition``) is replaced only when it holds no other partition; otherwise the store is
+  refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 from typing import Any
@@ -25,10 +33,11 @@ from typing import Any
 from ...errors import ValidationError
 from ._formats import pyarrow
 
-__all__ = ["load_rows", "store_rows", "table_name"]
+__all__ = ["drop_rows", "load_rows", "slice_name", "store_rows", "table_name"]
 
 RESERVED = ("_partition", "_row")
 _MAX_IDENTIFIER = 63
+_BATCH_ROWS = 65_536
 
 
 def table_name(asset: str, opts: dict[str, Any]) -> str:
@@ -80,22 +89,46 @@ def _columns(pa: Any, schema: Any) -> list[tuple[str, str]]:
     return columns
 
 
+def slice_name(name: str, pk: str) -> str:
+    """Return the slice table holding partition ``pk`` of table ``name`` (at most 58 bytes)."""
+    digest = hashlib.sha256(f"{name}\0{pk}".encode()).hexdigest()[:24]
+    prefix = name.encode()[:32].decode(errors="ignore")
+    return f"{prefix}__{digest}"
+
+
 def _existing(conn: Any, schema: str, name: str) -> list[tuple[str, str]] | None:
+    """The columns of ``schema.name`` (reserved ones left out), ``None`` if there is no such
+    table; a table not partitioned by ``_partition`` (an older layout) answers ``[("", "")]``,
+    which no value's columns equal."""
     # A scan of pg_class, not to_regclass: the latter's name cache can miss a table another
     # transaction created after this one first looked.
     row = conn.execute(
-        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "SELECT c.oid, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relname = %s",
         [schema, name],
     ).fetchone()
     if row is None:
         return None
+    if row[1] != "p":
+        return [("", "")]
     rows = conn.execute(
         "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
         "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         [row[0]],
     ).fetchall()
     return [(str(name), str(kind)) for name, kind in rows if name not in RESERVED]
+
+
+def _definition(columns: list[tuple[str, str]], partition: Any) -> Any:
+    """The column list of an asset's table (``partition`` is empty) or of a slice."""
+    from psycopg import sql
+
+    defined: list[Any] = [
+        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(kind)) for n, kind in columns
+    ]
+    defined.append(sql.SQL('_partition text COLLATE "C" NOT NULL {}').format(partition))
+    defined.append(sql.SQL("_row bigint NOT NULL"))
+    return sql.SQL(", ").join(defined)
 
 
 def _ensure_table(
@@ -121,14 +154,11 @@ def _ensure_table(
                 f"value has {columns!r}. Store the same columns, or delete the other partitions."
             )
         conn.execute(sql.SQL("DROP TABLE {}").format(ident))
-    definition = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)) for name, kind in columns
+    conn.execute(
+        sql.SQL("CREATE TABLE {} ({}) PARTITION BY LIST (_partition)").format(
+            ident, _definition(columns, sql.SQL(""))
+        )
     )
-    extra = sql.SQL('_partition text COLLATE "C" NOT NULL, _row bigint NOT NULL')
-    body = sql.SQL(", ").join([definition, extra]) if columns else extra
-    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, body))
-    # On the partition alone: its entries deduplicate, so COPY maintains it cheaply.
-    conn.execute(sql.SQL("CREATE INDEX ON {} (_partition)").format(ident))
 
 
 def _positions(pa: Any, rows: int) -> Any:
@@ -137,6 +167,33 @@ def _positions(pa: Any, rows: int) -> Any:
     except ImportError:  # pyarrow runs without numpy; a range is slower, not wrong
         return pa.array(range(rows), pa.int64())
     return pa.array(numpy.arange(rows, dtype=numpy.int64))
+
+
+def _copy_in(conn: Any, target: Any, table: Any) -> None:
+    """COPY ``table``'s rows, then their positions as ``_row``, into ``target`` as CSV.
+
+    pyarrow encodes batch after batch (C speed, no Python per row) while a psycopg thread
+    sends the previous one to the server.
+    """
+    from psycopg import sql
+    from psycopg.copy import QueuedLibpqWriter
+
+    pa = pyarrow()
+    full = table.append_column("_row", _positions(pa, table.num_rows))
+    names = sql.SQL(", ").join(sql.Identifier(n) for n in full.column_names)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, names)
+    options = pa.csv.WriteOptions(include_header=False, batch_size=_BATCH_ROWS)
+    sink = io.BytesIO()
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy,
+        pa.csv.CSVWriter(sink, full.schema, write_options=options) as writer,
+    ):
+        for batch in full.to_batches(max_chunksize=_BATCH_ROWS):
+            writer.write_batch(batch)
+            copy.write(sink.getvalue())
+            sink.seek(0)
+            sink.truncate()
 
 
 def store_rows(conn: Any, schema: str, name: str, pk: str, table: Any) -> None:
@@ -151,21 +208,30 @@ def store_rows(conn: Any, schema: str, name: str, pk: str, table: Any) -> None:
 
     pa = pyarrow()
     columns = _columns(pa, table.schema)
-    ident = sql.Identifier(schema, name)
     _ensure_table(conn, schema, name, columns, pk)
-    conn.execute(sql.SQL("DELETE FROM {} WHERE _partition = %s").format(ident), [pk])
-    if table.num_rows == 0:
-        return
-    rows = table.num_rows
-    full = table.append_column("_partition", pa.repeat(pa.scalar(pk, pa.string()), rows))
-    full = full.append_column("_row", _positions(pa, rows))
-    names = sql.SQL(", ").join(sql.Identifier(n) for n in full.column_names)
-    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(ident, names)
-    with conn.cursor().copy(copy_sql) as copy:
-        for batch in full.to_batches(max_chunksize=65_536):
-            sink = io.BytesIO()
-            pa.csv.write_csv(batch, sink, pa.csv.WriteOptions(include_header=False))
-            copy.write(sink.getbuffer())
+    final = slice_name(name, pk)
+    fresh = sql.Identifier(schema, f"{final}_new")
+    key = sql.Literal(pk)
+    own = sql.SQL("DEFAULT {} CHECK (_partition = {})").format(key, key)
+    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(fresh, _definition(columns, own)))
+    if table.num_rows:
+        _copy_in(conn, fresh, table)
+    # The swap: the asset's table is locked from here to the commit, a moment.
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, final)))
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(fresh, sql.Identifier(final)))
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            sql.Identifier(schema, name), sql.Identifier(schema, final), key
+        )
+    )
+
+
+def drop_rows(conn: Any, schema: str, name: str, pk: str) -> None:
+    """Remove partition ``pk`` from table ``schema.name`` (its slice), if it is there."""
+    from psycopg import sql
+
+    target = sql.Identifier(schema, slice_name(name, pk))
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
 
 
 def load_rows(conn: Any, schema: str, name: str, pk: str, arrow_schema: Any) -> Any:

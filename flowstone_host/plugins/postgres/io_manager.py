@@ -7,8 +7,9 @@ Invariants:
   how the value is stored (format, and kind: json, pyarrow, pandas or pickle).
 - ``json`` and ``arrow``/``pickle`` values live in the row itself (``jsonb`` / ``bytea``);
   a store is one upsert, so the last write wins and a load never sees half a value.
-- ``table`` values live in a real table per asset (see :mod:`._tables`); a store locks the
-  catalog row, replaces the partition's rows and updates the row in one transaction.
+- ``table`` values live in a real table per asset, one slice table per partition (see
+  :mod:`._tables`); a store locks the catalog row, replaces the partition's slice and
+  updates the row in one transaction; a delete drops the slice with the row.
 - The format comes from the config (``format``, default ``json``), overridable per call by
   the asset's ``io_config`` (``format=...``); ``pickle`` needs ``allow_pickle: true``, for
   storing and for loading.
@@ -28,7 +29,7 @@ from ._base import PostgresBacked
 from ._driver import SOURCE_SCHEMA
 from ._formats import FORMATS, check_format, decode, encode, from_table, pyarrow, to_table
 from ._json import dumps
-from ._tables import load_rows, store_rows, table_name
+from ._tables import drop_rows, load_rows, store_rows, table_name
 
 __all__ = ["PostgresIOManager"]
 
@@ -111,13 +112,8 @@ class PostgresIOManager(PostgresBacked, IOManager):
 
     def _drop_rows_of(self, conn: Any, old: Any, key: str) -> None:
         """Remove the table rows a replaced or deleted ``table`` value left behind."""
-        if old is None or old[0] != "table":
-            return
-        from psycopg import sql
-
-        ident = sql.Identifier(self.schema, str(old[2]["table"]))
-        if conn.execute("SELECT to_regclass(%s)", [ident.as_string(conn)]).fetchone()[0]:
-            conn.execute(sql.SQL("DELETE FROM {} WHERE _partition = %s").format(ident), [key])
+        if old is not None and old[0] == "table":
+            drop_rows(conn, self.schema, str(old[2]["table"]), key)
 
     def load(self, asset: str, partition: Partition, **opts: Any) -> Any:
         key = partition_key(partition)
