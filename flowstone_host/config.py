@@ -18,7 +18,9 @@ __all__ = [
     "is_secret_key",
     "is_secret_path",
     "redact",
+    "redact_text",
     "referenced",
+    "secret_keys",
 ]
 
 
@@ -256,11 +258,56 @@ _SECRET_WORDS = frozenset(
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
+#: Parts of a key that make it secret wherever they appear (``apitoken``, ``xSecretY``).
+_SECRET_PARTS = ("token", "secret", "password", "passwd", "credential", "authorization")
+#: A password inside a URL (``scheme://user:PASSWORD@host``) or a libpq DSN
+#: (``password=PASSWORD``), whatever the key holding the text.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)")
+_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
 def is_secret_key(key: object) -> bool:
-    """Return whether a mapping key looks like it holds a secret (``db_password``, ``apiKey``)."""
+    """Return whether a mapping key looks like it holds a secret.
+
+    Secret: a key with one of the words of ``_SECRET_WORDS`` (``db_password``, ``apiKey``),
+    containing ``token``, ``secret``, ``password``, ``credential`` or ``authorization``
+    anywhere (``apitoken``, ``Authorization``), or ending in ``_key``.
+    """
     if not isinstance(key, str):
         return False
+    lowered = key.lower()
+    if lowered.endswith("tokens"):  # a count or a list of them (``max_tokens``), not one
+        lowered = lowered[: -len("tokens")]
+    if any(part in lowered for part in _SECRET_PARTS) or lowered.endswith("_key"):
+        return True
     return any(word.lower() in _SECRET_WORDS for word in _WORD.findall(key))
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with passwords inside URLs and ``password=`` DSN fields redacted."""
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
+    if "=" in text:
+        text = _DSN_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
+    return text
+
+
+def secret_keys(schema: Mapping[str, Any] | None, path: FieldPath = ()) -> list[FieldPath]:
+    """Return the paths of the config keys a cerberus schema marks as secret.
+
+    A plugin marks a key to redact with ``"meta": {"secret": True}``, beside the key
+    patterns of :func:`is_secret_key`.
+    """
+    found: list[FieldPath] = []
+    for key, rules in (schema or {}).items():
+        if not isinstance(rules, Mapping):
+            continue
+        meta = rules.get("meta")
+        if isinstance(meta, Mapping) and meta.get("secret") is True:
+            found.append((*path, key))
+        if isinstance(rules.get("schema"), Mapping):
+            found.extend(secret_keys(rules["schema"], (*path, key)))
+    return found
 
 
 def is_secret_path(path: FieldPath) -> bool:
@@ -272,7 +319,8 @@ def redact(data: Any, env_paths: Iterable[FieldPath] = (), path: FieldPath = ())
     """Return a copy of ``data`` with secrets replaced by :data:`REDACTED`.
 
     A value is redacted, whole, when its key looks secret (:func:`is_secret_key`) or when
-    its path is one of ``env_paths`` (or below one).
+    its path is one of ``env_paths`` (or below one); pass a plugin's :func:`secret_keys`
+    there too. Any other text has the passwords in its URLs and DSNs redacted.
     """
     hidden = frozenset(env_paths)
     return _redact(data, hidden, path)
@@ -285,4 +333,6 @@ def _redact(value: Any, hidden: frozenset[FieldPath], path: FieldPath) -> Any:
         return {k: _redact(v, hidden, (*path, k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact(v, hidden, (*path, i)) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return redact_text(value)
     return value

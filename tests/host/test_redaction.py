@@ -1,0 +1,54 @@
+"""Redaction of what /status and ``config show`` print: keys by pattern, passwords in URLs."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowstone_host.config import REDACTED, redact, secret_keys
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "Authorization",
+        "apitoken",
+        "client_secret_value",
+        "db_password",
+        "aws_credentials",
+        "signing_key",
+        "api_key",
+        "x-auth-token",
+    ],
+)
+def test_keys_that_hold_secrets_are_redacted(key: str) -> None:
+    assert redact({key: "Bearer abc"}) == {key: REDACTED}
+
+
+def test_passwords_inside_urls_and_dsns_are_redacted_whatever_the_key() -> None:
+    shown = redact(
+        {
+            "connection_url": "postgres://u:PASSWORD@h/db",
+            "conninfo": "host=h user=u password=PASSWORD dbname=d",
+            "targets": ["redis://:PASSWORD@cache:6379/0"],
+        }
+    )
+    assert "PASSWORD" not in repr(shown)
+    assert shown["connection_url"] == f"postgres://u:{REDACTED}@h/db"
+
+
+def test_plain_values_stay() -> None:
+    config = {"bucket": "b", "url": "https://example.com/a?b=c", "keyspace": "k", "monkey": 1}
+    assert redact(config) == config
+
+
+def test_plugins_mark_more_keys_in_their_schema() -> None:
+    schema = {
+        "opaque": {"type": "string", "meta": {"secret": True}},
+        "nested": {"type": "dict", "schema": {"pin": {"meta": {"secret": True}}}},
+    }
+    paths = secret_keys(schema)
+    assert paths == [("opaque",), ("nested", "pin")]
+    assert redact({"opaque": "x", "nested": {"pin": 1}}, paths) == {
+        "opaque": REDACTED,
+        "nested": {"pin": REDACTED},
+    }
