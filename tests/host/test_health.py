@@ -10,12 +10,16 @@ from flowstone_host.host.health import HealthChecker
 from flowstone_host.plugins.memory_io import MemoryIOManager
 from flowstone_host.registry import Entry
 
-RELEASE = threading.Event()
-
 
 class Hangs(MemoryIOManager):
+    """Hangs until released; each instance has its own event, so no test sets another's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
     def health_check(self) -> Health | None:
-        RELEASE.wait(10)
+        self.release.wait(10)
         return Health.ok()
 
 
@@ -38,7 +42,8 @@ def _checker() -> HealthChecker:
 
 
 def test_a_hanging_check_is_unhealthy_in_time_and_not_started_twice() -> None:
-    checker, entry = _checker(), _entry(Hangs())
+    plugin = Hangs()
+    checker, entry = _checker(), _entry(plugin)
     try:
         first = checker.check(entry)
         assert first is not None and first.reason == "health check took longer than 0.2 s"
@@ -49,7 +54,12 @@ def test_a_hanging_check_is_unhealthy_in_time_and_not_started_twice() -> None:
         assert sum(t.name == "health-hangs" for t in threading.enumerate()) == 1
         assert all(t.daemon for t in threading.enumerate() if t.name == "health-hangs")
     finally:
-        RELEASE.set()
+        plugin.release.set()
+        # The check returns (and emits its telemetry) now, not during a later test.
+        for thread in threading.enumerate():
+            if thread.name == "health-hangs":
+                thread.join(5)
+    assert not any(t.name == "health-hangs" for t in threading.enumerate())
 
 
 def test_a_check_that_raises_anything_is_unhealthy() -> None:
