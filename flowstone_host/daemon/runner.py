@@ -16,7 +16,7 @@ import threading
 from types import FrameType
 
 from ..host.lifecycle import Host
-from ..loading.isolation.process import kill_all
+from ..loading.isolation.process import kill_all, sweep_orphans
 from ..manifest.host_config import HostConfig
 from .admin import AdminServer
 from .watcher import ManifestWatcher
@@ -53,6 +53,7 @@ class Daemon:
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; return the exit status (0 after a clean stop)."""
         self._install_signals()
+        sweep_orphans()  # work folders that children of killed hosts left behind
         self.watcher.start()
         try:
             self.host.start()

@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +38,7 @@ from ..limits import Limits
 from .channel import DEFAULT_MAX_FRAME, Channel
 from .output import OutputPump
 
-__all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_environment", "kill_all"]
+__all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_environment", "kill_all", "sweep_orphans"]
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,19 @@ BASE_ENVIRONMENT: Mapping[str, str] = {
 
 # Standard library only: it runs before sys.path is set. Reads one length-prefixed JSON
 # frame from the channel and calls init["entry"] ("module:function") with (fd, init).
+# A thread blocks on the host's lifeline pipe: at its end of file the host is gone (even
+# after kill -9), and the child exits instead of living on as an orphan.
 _BOOTSTRAP = """\
-import importlib, json, os, sys
+import importlib, json, os, sys, threading
 fd = int(sys.argv[1])
 os.set_inheritable(fd, False)
+lifeline = int(sys.argv[2])
+def watch():
+    try:
+        os.read(lifeline, 1)
+    finally:
+        os._exit(70)
+threading.Thread(target=watch, daemon=True, name="flowstone-lifeline").start()
 def read(n):
     data = b""
     while len(data) < n:
@@ -84,6 +94,55 @@ def child_environment(variables: Mapping[str, str], workdir: str) -> dict[str, s
 
 #: Every child not yet released: plugins and probes, each leading its own session.
 _CHILDREN: weakref.WeakSet[ChildProcess] = weakref.WeakSet()
+
+
+_LIFELINE: list[int] = []
+_LIFELINE_LOCK = threading.Lock()
+_OWNED = re.compile(r"^flowstone-.*-h(?P<pid>[0-9]+)-[^-]*$")
+
+
+def _lifeline() -> int:
+    """Return the read end of this process's lifeline pipe, made once.
+
+    The write end stays only here (not inheritable): when this process dies, however,
+    every child reading the pipe sees its end of file and exits.
+    """
+    with _LIFELINE_LOCK:
+        if not _LIFELINE:
+            read_end, write_end = os.pipe()
+            _LIFELINE.extend((read_end, write_end))
+        return _LIFELINE[0]
+
+
+def sweep_orphans(folder: str | None = None) -> list[str]:
+    """Remove the work folders that children of dead hosts left in the temporary folder.
+
+    Returns:
+        The folders removed.
+    """
+    root = folder or tempfile.gettempdir()
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            match = _OWNED.match(entry.name)
+            if match is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            if int(match["pid"]) != os.getpid() and not _alive(int(match["pid"])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+    if removed:
+        log.info("Removed %d work folder(s) of dead hosts from %s", len(removed), root)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @atexit.register  # after the supervisors' polite stops: whatever is left, still starting
@@ -164,18 +223,19 @@ class ChildProcess:
         Raises:
             OSError: the process could not be started.
         """
-        workdir = tempfile.mkdtemp(prefix=f"flowstone-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}-")
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        workdir = tempfile.mkdtemp(prefix=f"flowstone-{safe}-h{os.getpid()}-")
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         argv = [sys.executable, "-I", "-u", *(["-X", "faulthandler"] if faulthandler else [])]
         try:
             proc = subprocess.Popen(
-                [*argv, "-c", _BOOTSTRAP, str(child_sock.fileno())],
+                [*argv, "-c", _BOOTSTRAP, str(child_sock.fileno()), str(_lifeline())],
                 env=child_environment(env or {}, workdir),
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(child_sock.fileno(),),
+                pass_fds=(child_sock.fileno(), _lifeline()),
                 start_new_session=True,
             )
         except BaseException:
