@@ -150,4 +150,5 @@ def test_parallel_scan_splits_the_table_between_segments(
     batch = reader.read(1000)
     assert batch.done and len(batch.items) == len(expected)
     segments = reader.checkpoint()["segments"]
+    reader.close()  # stops the scan's thread pool
     assert all(s["after"] is not None and s["done"] for s in segments), segments
