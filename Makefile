@@ -59,6 +59,12 @@ mutation: $(VENV)/.installed-mutation
 bench: install-test
 	$(PY) -m bench
 
+# The daemon for FLOWSTONE_SOAK_MINUTES (default 10) under reload churn, SIGHUPs, slow
+# clients and a crashing isolated plugin; not part of `make test` (see docs/soak.md).
+.PHONY: soak
+soak: install-test
+	$(PY) -m bench.soak
+
 $(VENV)/.installed-lint: $(VENV)/.installed-test
 	$(PY) -m pip install --quiet -e '.[lint]'
 	touch $@
