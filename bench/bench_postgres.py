@@ -42,6 +42,27 @@ def _median_s(fn: Callable[[], None], repeats: int) -> float:
     return statistics.median(samples)
 
 
+def _paired_medians(
+    ours: Callable[[], None], floors: list[Callable[[], None]], repeats: int, *, warm: bool = False
+) -> list[float]:
+    """Median seconds of ``ours`` and of each floor, their runs interleaved.
+
+    Round after round each runs once in turn, so a load spike on a shared machine lands on
+    all of them alike instead of on whichever ran during it. ``warm``: one untimed round first.
+    """
+    runs = [ours, *floors]
+    if warm:
+        for fn in runs:
+            fn()
+    samples: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for fn, taken in zip(runs, samples, strict=True):
+            start = time.perf_counter()
+            fn()
+            taken.append(time.perf_counter() - start)
+    return [statistics.median(taken) for taken in samples]
+
+
 def _rows_table() -> pa.Table:
     ids = pa.array(range(ROWS), pa.int64())
     return pa.table(
@@ -81,9 +102,11 @@ def _table_format(dsn: str, pool: Any) -> list[Result]:
         for row in tuples:
             copy.write_row(row)
 
-    measured = _median_s(lambda: manager.store(f"t_{uuid.uuid4().hex[:8]}", table, "p"), 3)
-    floor_rows = _median_s(raw(rows, ""), 3)
-    floor_csv = _median_s(raw(lambda copy: copy.write(csv.getbuffer()), "(FORMAT csv)"), 3)
+    measured, floor_rows, floor_csv = _paired_medians(
+        lambda: manager.store(f"t_{uuid.uuid4().hex[:8]}", table, "p"),
+        [raw(rows, ""), raw(lambda copy: copy.write(csv.getbuffer()), "(FORMAT csv)")],
+        3,
+    )
     manager.close()
     return [
         Result("table store 1M x 5 vs psycopg COPY write_row", measured, floor_rows, "s", 1.3),
@@ -119,13 +142,8 @@ def _arrow_format(pool: Any) -> Result:
         manager.store("arrow10mb", table, "p")
         manager.load("arrow10mb", "p")
 
-    result = Result(
-        "arrow store+load 10 MB vs bytea upsert+select",
-        _median_s(ours, 7),
-        _median_s(raw, 7),
-        "s",
-        1.3,
-    )
+    measured, floor = _paired_medians(ours, [raw], 7, warm=True)
+    result = Result("arrow store+load 10 MB vs bytea upsert+select", measured, floor, "s", 1.3)
     manager.close()
     return result
 

@@ -41,6 +41,9 @@ kind = excluded.kind, payload_json = excluded.payload_json,
 payload_bytes = excluded.payload_bytes, stored_at = excluded.stored_at"""
 _LOAD = """SELECT format, kind, payload_json, payload_bytes FROM {schema}.io_values
 WHERE asset = %s AND partition_key = %s"""
+# What a store must know of the value it replaces: never its bytes, which may be large.
+_LOCK = """SELECT format, kind, payload_json, NULL FROM {schema}.io_values
+WHERE asset = %s AND partition_key = %s FOR UPDATE"""
 _EXISTS = "SELECT 1 FROM {schema}.io_values WHERE asset = %s AND partition_key = %s"
 _DELETE = """DELETE FROM {schema}.io_values WHERE asset = %s AND partition_key = %s
 RETURNING format, payload_json"""
@@ -107,8 +110,12 @@ class PostgresIOManager(PostgresBacked, IOManager):
         return dumps(value, "table metadata")
 
     def _catalog_row(self, conn: Any, asset: str, key: str, *, lock: bool) -> Any:
-        query = _LOAD + (" FOR UPDATE" if lock else "")
-        return conn.execute(self.sql(query), [asset, key]).fetchone()
+        """The value's catalog row; locked, without its bytes, for a store to replace it."""
+        if lock:
+            return conn.execute(self.sql(_LOCK), [asset, key]).fetchone()
+        # Binary results: bytea arrives as its bytes, not as hex text twice its size.
+        with conn.cursor(binary=True) as cursor:
+            return cursor.execute(self.sql(_LOAD), [asset, key]).fetchone()
 
     def _drop_rows_of(self, conn: Any, old: Any, key: str) -> None:
         """Remove the table rows a replaced or deleted ``table`` value left behind."""
