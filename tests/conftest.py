@@ -1,6 +1,8 @@
 """Shared test configuration."""
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,27 @@ pytest_plugins = ["pytester"]
 
 # Fixture distributions carry their own tests; tests/testing runs them in a subprocess.
 collect_ignore = ["fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def _leaves_no_telemetry_handler_or_thread() -> Iterator[None]:
+    """Fail a test that leaves a telemetry handler attached or a thread of its own running:
+    either one leaks events or work into the tests that run after it."""
+    from flowstone_host import telemetry
+
+    handlers = set(telemetry.list_handlers())
+    threads = set(threading.enumerate())
+    yield
+    left = set(telemetry.list_handlers()) - handlers
+    for handler_id, _ in left:
+        telemetry.detach(handler_id)  # so that the next test starts clean
+    assert not left, f"the test left telemetry handlers attached: {sorted(left)}"
+    deadline = time.monotonic() + 5
+    running = [t for t in threading.enumerate() if t not in threads]
+    for thread in running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = sorted(t.name for t in running if t.is_alive())
+    assert not alive, f"the test left threads running: {alive}"
 
 
 @pytest.fixture(scope="session")
