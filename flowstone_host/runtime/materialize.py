@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..callables import CallablePolicy
 from ..errors import Conflict, FlowStoneError, normalize
-from ..host.lifecycle import Host
+from ..manifest.host_config import HostConfig
 from ..partitions import partition_key
 from ..registry import Snapshot
 from . import partitioning
@@ -28,7 +28,18 @@ from .progress import Progress
 from .records import RunRecord, RunRecords, RunStatus
 from .steps import Run
 
-__all__ = ["RunResult", "materialize"]
+__all__ = ["Leasing", "RunResult", "materialize"]
+
+
+class Leasing(Protocol):
+    """What a run needs of a started host: its config, and a lease on its snapshot
+    (:class:`~flowstone_host.Host` is one; the runtime sits below the host)."""
+
+    config: HostConfig
+
+    def lease(self) -> contextlib.AbstractContextManager[Snapshot]:
+        """Hold the current snapshot for the run."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +67,7 @@ class RunResult:
 
 
 def materialize(
-    source: Host | Snapshot,
+    source: Leasing | Snapshot,
     assets: Sequence[str],
     partitions: Sequence[Any] | None = None,
     *,
@@ -93,7 +104,7 @@ def materialize(
     """
     with _leased(source) as snapshot:
         folder = state_dir if state_dir is not None else _state_dir(source)
-        policy = callables or (source.config.callables if isinstance(source, Host) else None)
+        policy = callables or (None if isinstance(source, Snapshot) else source.config.callables)
         records = RunRecords.in_state_dir(folder)
         try:
             targets = _targets(snapshot, assets, partitions)
@@ -113,16 +124,16 @@ def materialize(
 
 
 @contextlib.contextmanager
-def _leased(source: Host | Snapshot) -> Iterator[Snapshot]:
-    if isinstance(source, Host):
+def _leased(source: Leasing | Snapshot) -> Iterator[Snapshot]:
+    if isinstance(source, Snapshot):
+        yield source
+    else:
         with source.lease() as snapshot:
             yield snapshot
-    else:
-        yield source
 
 
-def _state_dir(source: Host | Snapshot) -> Path:
-    if isinstance(source, Host):
+def _state_dir(source: Leasing | Snapshot) -> Path:
+    if not isinstance(source, Snapshot):
         return Path(source.config.state_dir)
     raise FlowStoneError(
         "config_error", "materialize() of a snapshot needs state_dir= for its run records."
