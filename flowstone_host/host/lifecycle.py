@@ -38,7 +38,7 @@ from .health import HealthChecker
 from .leases import SnapshotKeeper
 from .manifest_tree import ManifestTree, Reading
 from .metrics import HostMetrics
-from .report import DeclarationState, Outcome, ReloadReport
+from .report import DeclarationState, Outcome, ReloadReport, log_reload_news
 from .tickets import Tickets
 from .transaction import Transaction
 
@@ -234,6 +234,7 @@ class Host:
             raise
         self._commit(transaction)
         self._tree.accept(validated, reading)
+        log_reload_news(self._states.values(), self._rejected, validated.rejected)
         self._rejected = validated.rejected
         self._health.publish_states()
         if validated.rejected or transaction.failed:
@@ -327,8 +328,8 @@ class Host:
                 "ready": ready,
                 "reasons": reasons,
             },
-            "declarations": [s.to_dict() for s in states if s.kind != Kind.ASSET],
-            "assets": [s.to_dict() for s in states if s.kind == Kind.ASSET],
+            "declarations": [s.to_dict(self._rejected) for s in states if s.kind != Kind.ASSET],
+            "assets": [s.to_dict(self._rejected) for s in states if s.kind == Kind.ASSET],
             "rejected_files": [
                 {"file": file, "errors": [issue.to_dict() for issue in issues]}
                 for file, issues in self._rejected.items()

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config import redact
 from ..contracts.types import Health
+from ..kinds import PLUGIN_KINDS, kind_info
+from ..loading import entry_points
 from ..manifest.issues import Issue
 from ..manifest.model import Asset, Declaration, thaw
 from ..registry import Entry
 
-__all__ = ["Change", "DeclarationState", "ReloadReport"]
+__all__ = ["Change", "DeclarationState", "ReloadReport", "installed_version", "log_reload_news"]
+
+log = logging.getLogger("flowstone_host.host.lifecycle")  # the reload log
 
 Action = Literal["added", "reused", "replaced", "removed", "failed"]
 Outcome = Literal["applied", "unchanged", "partial", "error"]
@@ -105,7 +110,8 @@ class DeclarationState:
         reason: Why it is failed or unhealthy.
         health: The last health check's result, and when it ran (epoch seconds).
         facts: What is known of its plugin (distribution, version) when this version did
-            not load; ``/status`` then shows the running previous version under ``running``.
+            not load; ``/status`` then shows the previous version, which still serves, and
+            this one under ``newer_version_rejected``.
     """
 
     model: Declaration | Asset
@@ -129,11 +135,31 @@ class DeclarationState:
     def name(self) -> str:
         return self.model.name
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form for /status, config redacted."""
-        # a failed new version whose previous one still runs: describe each on its own
-        running = self.entry if self.state == "failed" else None
-        meta = dict(self.entry.metadata) if self.entry and not running else dict(self.facts)
+    def to_dict(self, rejected: Mapping[str, Sequence[Issue]] | None = None) -> dict[str, Any]:
+        """Return the JSON form for /status, config redacted.
+
+        The instance that serves is described first. A new version that failed while the
+        previous one still serves, and a newer version of its file that was rejected, are
+        described under ``newer_version_rejected``.
+
+        Args:
+            rejected: The rejected files and their issues, by file.
+        """
+        serving = self.entry if self.state == "failed" else None  # its new version failed
+        data = self._serving_dict() if serving is not None else self._own_dict()
+        newer = self._failed_version() if serving is not None else None
+        file, issues = _rejected_file(self.model, rejected or {})
+        if issues:
+            newer = {**(newer or {}), "file": file, "errors": [i.to_dict() for i in issues]}
+        if newer is not None:
+            data["newer_version_rejected"] = newer
+        if self.entry is not None and (installed := installed_version(self.entry)):
+            data.update(installed_version=installed, restart_required=True)
+        data["health"] = _health(self.health, self.checked_at)
+        return data
+
+    def _own_dict(self) -> dict[str, Any]:
+        meta = dict(self.entry.metadata) if self.entry else dict(self.facts)
         data: dict[str, Any] = {
             "kind": self.kind,
             "name": self.name,
@@ -142,33 +168,127 @@ class DeclarationState:
             "source": str(self.model.source) if self.model.source else None,
         }
         if isinstance(self.model, Declaration):
-            data.update(
-                plugin=self.model.plugin,
-                distribution=meta.get("distribution"),
-                version=meta.get("version"),
-                plugin_version=meta.get("plugin_version"),
-                contract_version=meta.get("contract_version"),
-                compatibility=meta.get("compatibility"),
-                isolation=meta.get("isolation", self.model.isolation),
-                config=redact(thaw(self.model.config), self.model.env_paths),
-            )
+            data.update(_versions(self.model.plugin, meta, self.model.isolation))
+            data["config"] = redact(thaw(self.model.config), self.model.env_paths)
         else:
             data["io_manager"] = self.model.io_manager
-        if running is not None:
-            data["running"] = {
-                "plugin": running.plugin,
-                "distribution": running.metadata.get("distribution"),
-                "version": running.metadata.get("version"),
-                "source": running.source,
-            }
-        data["health"] = _health(self.health, self.checked_at)
         return data
+
+    def _serving_dict(self) -> dict[str, Any]:
+        """The previous instance, which still serves; its config is not repeated (the
+        environment paths that redact it belong to its own, replaced, manifest)."""
+        entry = self.entry
+        assert entry is not None
+        unhealthy = self.health is not None and not self.health.healthy
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "state": "unhealthy" if unhealthy else "active",
+            "reason": self.health.reason if unhealthy and self.health else None,
+            "source": entry.source,
+            **_versions(entry.plugin, entry.metadata, None),
+        }
+
+    def _failed_version(self) -> dict[str, Any]:
+        model = self.model
+        data: dict[str, Any] = {
+            "state": "failed",
+            "reason": self.reason,
+            "source": str(model.source) if model.source else None,
+        }
+        if isinstance(model, Declaration):
+            data.update(
+                plugin=model.plugin,
+                distribution=self.facts.get("distribution"),
+                version=self.facts.get("version"),
+                config=redact(thaw(model.config), model.env_paths),
+            )
+        return data
+
+
+def _versions(plugin: str, meta: Mapping[str, Any], isolation: str | None) -> dict[str, Any]:
+    return {
+        "plugin": plugin,
+        "distribution": meta.get("distribution"),
+        "version": meta.get("version"),
+        "plugin_version": meta.get("plugin_version"),
+        "contract_version": meta.get("contract_version"),
+        "compatibility": meta.get("compatibility"),
+        "isolation": meta.get("isolation", isolation),
+    }
+
+
+def _rejected_file(
+    model: Declaration | Asset, rejected: Mapping[str, Sequence[Issue]]
+) -> tuple[str | None, Sequence[Issue]]:
+    """The rejected file ``model`` was declared in, and its issues (none if not rejected)."""
+    for position in model.sources or ((model.source,) if model.source else ()):
+        if position.file in rejected:
+            return position.file, rejected[position.file]
+    return None, ()
+
+
+def installed_version(entry: Entry) -> str | None:
+    """Return the installed version of ``entry``'s distribution if it is not the version
+    whose code the entry runs (an upgrade a restart would apply), else ``None``."""
+    meta = entry.metadata
+    running, distribution = meta.get("version"), meta.get("distribution")
+    if not running or not distribution or entry.kind not in PLUGIN_KINDS:
+        return None
+    info = entry_points.find(kind_info(entry.kind).namespace, entry.plugin)
+    if info is None or info.distribution != distribution or not info.version:
+        return None
+    return info.version if info.version != running else None
+
+
+#: ``(kind, name, installed version)`` already warned about: one warning per upgrade.
+_WARNED: set[tuple[str, str, str]] = set()
+
+
+def log_reload_news(
+    states: Iterable[DeclarationState],
+    rejected_before: Mapping[str, Any],
+    rejected_now: Mapping[str, Any],
+) -> None:
+    """Log what a reload changed beyond its changes: a rejected file accepted again (one
+    line each), and entries whose installed distribution is newer than the code they run
+    (a warning, once per upgrade)."""
+    for file in rejected_before:
+        if file not in rejected_now:
+            log.info("%s is accepted again; its rejection is cleared.", file, extra={"file": file})
+    for state in states:
+        if state.entry is None or not (installed := installed_version(state.entry)):
+            continue
+        key = (state.kind, state.name, installed)
+        if key in _WARNED:
+            continue
+        _WARNED.add(key)
+        running = state.entry.metadata.get("version")
+        how = "isolated process" if state.entry.metadata.get("isolation") == "process" else "host"
+        log.warning(
+            "%s %r: %s %s is installed but %s runs; restart the %s to run the new version "
+            "(/status says restart_required).",
+            state.kind,
+            state.name,
+            state.entry.metadata.get("distribution"),
+            installed,
+            running,
+            how,
+            extra={"plugin_kind": state.kind, "declaration": state.name},
+        )
 
 
 def _health(health: Health | None, checked_at: float | None) -> dict[str, Any] | None:
     if health is None:
         return None
-    return {"healthy": health.healthy, "reason": health.reason, "checked_at": _iso(checked_at)}
+    data: dict[str, Any] = {
+        "healthy": health.healthy,
+        "reason": health.reason,
+        "checked_at": _iso(checked_at),
+    }
+    if health.details:
+        data["details"] = dict(health.details)
+    return data
 
 
 def _iso(epoch: float | None) -> str | None:

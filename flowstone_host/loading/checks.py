@@ -150,11 +150,19 @@ def compatible(
 
 
 def metadata(
-    info: EntryPointInfo, isolation: str, compatibility: Compatibility, plugin_class: type[Any]
+    info: EntryPointInfo,
+    isolation: str,
+    compatibility: Compatibility,
+    plugin_class: type[Any],
+    running: str | None = None,
 ) -> dict[str, Any]:
+    """The loader facts of an entry; ``version`` is the one whose code runs (``running``)."""
+    running = running or info.version
+    upgraded = {"installed_version": info.version} if running != info.version else {}
     return {
         "distribution": info.distribution,
-        "version": info.version,
+        "version": running,
+        **upgraded,
         "target": info.target,
         "isolation": isolation,
         "contract_version": compatibility.declared,

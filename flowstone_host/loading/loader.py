@@ -56,6 +56,11 @@ HOST_DISTRIBUTION = "flowstone-host"
 #: Probe verdicts hold for a distribution version, so one cache serves the whole process.
 _PROBES = ProbeCache()
 
+#: The distribution version each module imported into this process runs: the version
+#: installed when it was first imported. Python keeps an imported module, so an upgrade
+#: installed later runs in process only after a restart.
+_RUNNING: dict[str, str] = {}
+
 
 class PluginLoader:
     """Builds registry entries from validated declarations under one sandbox policy.
@@ -118,6 +123,8 @@ class PluginLoader:
             return stand_in(plugin, declared)
         if self._needs_probe(info):
             self._run_probe(info)
+        module = info.target.partition(":")[0]
+        fresh = module not in sys.modules
         try:
             loaded: type[Any] = entry_points.load_class(info.namespace, plugin)
         except FlowStoneError:
@@ -126,9 +133,19 @@ class PluginLoader:
             raise PluginLoadError(
                 f"Importing plugin {plugin!r} ({info.target}) raised {type(exc).__name__}: {exc}"
             ) from exc
+        if info.version and (fresh or module not in _RUNNING):
+            _RUNNING[module] = info.version
         if contract is not None:
             check_contract_class(contract, info, loaded)
         return loaded
+
+    @staticmethod
+    def running_version(info: EntryPointInfo, isolation: str) -> str | None:
+        """Return the distribution version whose code a plugin loaded now runs: the
+        installed one in its own process, the first imported one in this process."""
+        if isolation == "process":
+            return info.version
+        return _RUNNING.get(info.target.partition(":")[0], info.version)
 
     def load(self, declaration: Declaration, resources: Mapping[str, Any] | None = None) -> Entry:
         """Import, check, build and (for resources) set up the plugin ``declaration`` names.
@@ -170,6 +187,7 @@ class PluginLoader:
         if compatibility.status == "legacy":
             log.warning("%s: %s", label(declaration), compatibility.warning)
         self._check_callables(declaration, plugin_class)
+        running = self.running_version(info, isolation)  # /status flags an upgrade
         facts = dataclasses.replace(self.facts, resources=resources)
         if isolation == "process":
             instance, plugin_class = self._spawn(declaration, info)
@@ -192,7 +210,7 @@ class PluginLoader:
             declaration.config,
             declaration.plugin,
             str(declaration.source) if declaration.source else None,
-            metadata(info, isolation, compatibility, plugin_class),
+            metadata(info, isolation, compatibility, plugin_class, running),
             handle,
         )
 

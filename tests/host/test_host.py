@@ -158,10 +158,12 @@ def test_a_failed_new_version_keeps_the_previous_instance(tree: Tree, make_host:
     )
     assert host.snapshot().resources.resolve("db").handle is handle
     state = next(d for d in host.status()["declarations"] if d["name"] == "db")
-    assert state["state"] == "failed" and "refuses to start" in state["reason"]
-    assert state["config"]["fail_setup"] is True  # the version that failed...
-    assert state["running"]["source"].endswith("a.yaml:3:18")  # ...and the one still running
-    assert state["running"]["distribution"] == "flowstone-fixture-plugins"
+    assert state["state"] == "active" and state["reason"] is None  # the one still serving...
+    assert state["source"].endswith("a.yaml:3:18")
+    assert state["distribution"] == "flowstone-fixture-plugins"
+    newer = state["newer_version_rejected"]  # ...and the version that failed
+    assert newer["state"] == "failed" and "refuses to start" in newer["reason"]
+    assert newer["config"]["fail_setup"] is True
     assert host.ready() == (True, [])  # the previous version still serves, healthy
     assert _actions(report)["Resource/cache"] == "replaced"
 
