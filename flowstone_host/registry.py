@@ -201,6 +201,13 @@ class Snapshot:
         registry: Registry = getattr(self, info.registry)
         return registry
 
+    def fallbacks(self) -> Iterator[Entry]:
+        """Yield the fallback entries an undeclared ``default`` stands for."""
+        for kind in PLUGIN_KINDS:
+            fallback = self.registry(kind).fallback
+            if fallback is not None:
+                yield fallback
+
     def entries(self) -> Iterator[Entry]:
         """Yield every plugin entry of every kind."""
         for kind in PLUGIN_KINDS:

@@ -51,6 +51,8 @@ Key = tuple[str, str]
 #: Triggers that retry failed declarations even when no file changed (a distribution
 #: may have been installed since): the ones a person sends.
 _MANUAL = frozenset({"startup", "manual", "signal", "http"})
+#: Triggers of the file watcher itself.
+_WATCHER = frozenset({"watch", "rescan"})
 
 
 class Watcher(Protocol):
@@ -125,10 +127,15 @@ class Host:
             entries = list(self._setup_order.values())
             self._setup_order.clear()
             self._states = {}  # a new dict: /status may be iterating the old one
-            self._keeper.swap(Snapshot.build([], generation=self.generation + 1), [])
+            last = self.snapshot()
+            self._keeper.swap(Snapshot.build([], generation=self.generation + 1, previous=last), [])
             self._keeper.release_all()  # what reloads retired, still held by runs past grace
             for entry in reversed(entries):
+                if entry.kind == Kind.TELEMETRY_EMITTER:
+                    detach(_emitter_id(entry))
                 self._retire(entry)
+            for fallback in last.fallbacks():  # the built-in defaults go last
+                teardown_entry(fallback)
         self.metrics.close()
         return drained
 
@@ -211,9 +218,10 @@ class Host:
         entry_points.refresh()  # a distribution installed since the last reload is seen
         if trigger in _MANUAL:
             self.loader.retry_timeouts()  # a person asked: a timed-out import gets another go
-        # Only a watcher's own trigger skips files still being written: a person's reload,
-        # a rescan or the first load reads every file, so a lost close never hides a change.
-        watched = trigger == "watch" and self._watcher is not None
+        # The watcher's triggers (an event, its periodic rescan) skip files still being
+        # written, until the busy deadline; a person's reload or the first load reads every
+        # file, and a lost-events notice clears every busy mark, so no close hides a change.
+        watched = trigger in _WATCHER and self._watcher is not None
         busy = self._watcher.busy() if watched and self._watcher is not None else ()
         reading = self._tree.read(busy)
         if not reading.changed and trigger not in _MANUAL:

@@ -20,11 +20,8 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.copytree(REPO / "plugins.d", tmp_path / "plugins.d")
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    # Host.stop() tears emitters down without detaching their telemetry handlers (reported
-    # to the host's owner); a CLI process exits, but these tests share one process.
-    for handler_id, _ in telemetry.list_handlers():
-        if handler_id.startswith("flowstone-host:emitter:"):
-            telemetry.detach(handler_id)
+    leftover = [h for h, _ in telemetry.list_handlers() if h.startswith("flowstone-host:")]
+    assert leftover == []  # Host.stop() detached the emitters it attached
 
 
 def test_materialize_report_runs_every_contract_on_the_embedded_default(
