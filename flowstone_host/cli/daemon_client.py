@@ -18,8 +18,8 @@ def _add_admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--admin",
         metavar="URL",
-        help="the daemon's admin API, e.g. http://127.0.0.1:8787 (default: admin.listen "
-        "in --config)",
+        help="the daemon's admin API, e.g. http://127.0.0.1:8787 (default: the address the "
+        "daemon wrote to state_dir/daemon.json, then admin.listen in --config)",
     )
     parser.add_argument(
         "--token",
@@ -29,14 +29,40 @@ def _add_admin_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _admin_target(args: argparse.Namespace) -> tuple[str, str | None]:
-    """Return the admin URL and token: options, then the environment, then --config."""
+    """Return the admin URL and token: options, then the environment, then --config.
+
+    Without ``--admin``, the URL is the one a running daemon wrote to its state folder
+    (``daemon.json``), else ``admin.listen``.
+
+    Raises:
+        Unavailable: the address file is stale (its daemon was killed), or ``admin.listen``
+            uses port 0 and no daemon wrote its address.
+    """
+    from ..daemon.address_file import FILE_NAME, read_address
     from ..daemon.client import listen_url
+    from ..errors import Unavailable
 
     token: str | None = args.token or os.environ.get(TOKEN_ENV)
     if args.admin:
         return str(args.admin), token
-    admin = host_config(args).admin
-    return listen_url(admin.listen), token or admin.token or None
+    host = host_config(args)
+    token = token or host.admin.token or None
+    found = read_address(host.state_dir)
+    if found is not None and found.alive:
+        return found.url, token
+    if found is not None:
+        raise Unavailable(
+            f"The daemon that wrote {found.path} (pid {found.pid}, {found.url}) is no longer "
+            "running: it was killed before it could remove the file. Start it again with "
+            "'flowstone-host run', or delete the stale file."
+        )
+    if host.admin.listen.rpartition(":")[2] == "0":
+        raise Unavailable(
+            f"No daemon address in {host.state_dir / FILE_NAME}: no daemon runs on this "
+            "config (admin.listen uses port 0, a port only the running daemon knows). Start "
+            "one with 'flowstone-host run', or pass --admin URL."
+        )
+    return listen_url(host.admin.listen), token
 
 
 def _ask_daemon(args: argparse.Namespace, method: str, path: str, timeout: float) -> int:

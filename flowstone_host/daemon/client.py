@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -96,12 +97,30 @@ class AdminClient:
             request.add_header("Authorization", f"Bearer {self._token}")
         try:
             with self._opener.open(request, timeout=self._timeout) as response:
+                self._check_server(response.headers.get("Server"))
                 return AdminReply(response.status, self._json(response.read()))
         except urllib.error.HTTPError as exc:
             with exc:
+                self._check_server(exc.headers.get("Server"))
                 return AdminReply(exc.code, self._json(exc.read()))
+        except (http.client.HTTPException, ConnectionResetError) as exc:
+            raise self._not_admin(f"it does not speak HTTP: {type(exc).__name__}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise self._unreachable(exc) from exc
+
+    def _check_server(self, server: str | None) -> None:
+        # The admin API names itself in every answer's Server header.
+        if not (server or "").startswith("flowstone-host"):
+            raise self._not_admin(
+                f"its Server header is {server!r}" if server else "no Server header"
+            )
+
+    def _not_admin(self, why: str) -> Unavailable:
+        return Unavailable(
+            f"Something answers at {self.url}, but it is not a flowstone-host admin API "
+            f"({why}). Another program holds that port: point --admin at the daemon's "
+            "address, or change admin.listen."
+        )
 
     def _json(self, raw: bytes) -> dict[str, Any]:
         try:

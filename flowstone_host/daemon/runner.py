@@ -13,11 +13,13 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 from ..host.lifecycle import Host
 from ..loading.isolation.process import kill_all, sweep_orphans
 from ..manifest.host_config import HostConfig
+from .address_file import remove_address, write_address
 from .admin import AdminServer
 from .watcher import ManifestWatcher
 
@@ -49,6 +51,7 @@ class Daemon:
         )
         self.host.watch_with(self.watcher)
         self.admin = AdminServer(self.host, self._listen, config.admin.token or None)
+        self._address: Path | None = None  # state_dir/daemon.json, while the API listens
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; return the exit status (0 after a clean stop)."""
@@ -58,6 +61,7 @@ class Daemon:
         try:
             self.host.start()
             self.admin.start()
+            self._address = write_address(self.config.state_dir, self.admin.url)
             log.info(
                 "flowstone-host is running (pid %d); admin API on %s",
                 os.getpid(),
@@ -86,6 +90,8 @@ class Daemon:
         )
         self.watcher.stop()
         drained = self.host.stop()
+        if self._address is not None:
+            remove_address(self._address)
         self.admin.stop()
         log.info("Stopped%s.", "" if drained else " (runs were still in flight)")
 

@@ -102,11 +102,11 @@ def test_no_daemon_at_the_configured_address(
     )
 
 
-def test_a_config_on_port_0_asks_for_the_logged_address(
+def test_a_config_on_port_0_without_a_daemon_says_none_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["status", "--config", host_config(tmp_path, "127.0.0.1:0")]) == 1
-    assert "pass --admin with the address the daemon logged" in capsys.readouterr().err
+    assert "no daemon runs on this config" in capsys.readouterr().err
 
 
 def test_only_http_urls_are_followed(capsys: pytest.CaptureFixture[str]) -> None:
