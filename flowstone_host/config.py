@@ -9,9 +9,11 @@ from typing import Any
 
 __all__ = [
     "REDACTED",
+    "TYPED",
     "EnvProblem",
     "FieldPath",
     "Interpolated",
+    "coerce_text",
     "deep_merge",
     "has_path",
     "interpolate",
@@ -121,11 +123,44 @@ class Interpolated:
         env_paths: Paths of the strings that took a value from the environment; their
             values must be redacted wherever config is shown.
         problems: References that could not be substituted (left as written in ``value``).
+        typed_paths: Paths of the values that were exactly one reference
+            (``port: ${PORT:-8080}``): a schema asking for an integer, a number or a
+            boolean there gets the text converted (:func:`coerce_text`).
     """
 
     value: Any
     env_paths: frozenset[FieldPath]
     problems: tuple[EnvProblem, ...]
+    typed_paths: frozenset[FieldPath] = frozenset()
+
+
+#: The types a whole-reference value is converted to, and the texts each accepts.
+TYPED = ("integer", "number", "float", "boolean")
+_TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def coerce_text(text: str, wanted: str) -> Any:
+    """Convert the text a ``${VAR}`` gave to ``wanted`` (one of :data:`TYPED`).
+
+    Integers are decimal digits with an optional sign; numbers are what ``float`` reads
+    (not ``nan`` or ``inf``); booleans are ``true/false``, ``yes/no``, ``on/off`` or
+    ``1/0``, in any case.
+
+    Raises:
+        ValueError: the text does not parse as ``wanted``.
+    """
+    stripped = text.strip()
+    if wanted == "integer" and _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    if wanted in ("number", "float"):
+        number = float(stripped)  # raises ValueError itself
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(text)
+        return int(number) if wanted == "number" and _INTEGER.fullmatch(stripped) else number
+    if wanted == "boolean" and stripped.lower() in _TRUE | _FALSE:
+        return stripped.lower() in _TRUE
+    raise ValueError(text)
 
 
 def interpolate(
@@ -148,7 +183,12 @@ def interpolate(
     """
     interpolator = _Interpolator(environ, allowed)
     result = interpolator.walk(data, ())
-    return Interpolated(result, frozenset(interpolator.env_paths), tuple(interpolator.problems))
+    return Interpolated(
+        result,
+        frozenset(interpolator.env_paths),
+        tuple(interpolator.problems),
+        frozenset(interpolator.typed_paths),
+    )
 
 
 def referenced(data: Any) -> frozenset[str]:
@@ -173,6 +213,7 @@ class _Interpolator:
         self.environ, self.allowed = environ, allowed
         self.env_paths: set[FieldPath] = set()
         self.problems: list[EnvProblem] = []
+        self.typed_paths: set[FieldPath] = set()
 
     def walk(self, value: Any, path: FieldPath) -> Any:
         if isinstance(value, str):
@@ -181,7 +222,12 @@ class _Interpolator:
             if value.count("${") > len(_REFERENCE.findall(value)):
                 self.problems.append(EnvProblem(path, "env.syntax", _SYNTAX))
                 return value
-            return _REFERENCE.sub(lambda match: self._replace(match, path), value)
+            before = len(self.problems)
+            result = _REFERENCE.sub(lambda match: self._replace(match, path), value)
+            whole = _REFERENCE.fullmatch(value)
+            if whole is not None and not whole.group(1) and len(self.problems) == before:
+                self.typed_paths.add(path)
+            return result
         if isinstance(value, Mapping):
             return {k: self.walk(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):

@@ -37,6 +37,8 @@ class Source:
         env_paths: Paths of strings that took a value from the environment.
         layer: 0 for the first layer, 1 for the first overlay, ...
         layer_name: The folder or paths of that layer, for ``--explain``.
+        typed_paths: Paths of values that were exactly one ``${...}``: converted to the
+            integer, number or boolean the plugin's schema asks for there.
     """
 
     document: YamlDocument
@@ -44,6 +46,7 @@ class Source:
     env_paths: frozenset[FieldPath]
     layer: int = 0
     layer_name: str = ""
+    typed_paths: frozenset[FieldPath] = frozenset()
 
     @property
     def kind(self) -> str:
@@ -75,6 +78,14 @@ class Declared:
     def env_paths(self) -> frozenset[FieldPath]:
         """Paths whose value came from the environment in any layer."""
         return frozenset().union(*(s.env_paths for s in self.sources))
+
+    def typed_paths_below(self, base: FieldPath) -> frozenset[FieldPath]:
+        """Paths under ``base`` written as exactly one ``${...}`` in any layer."""
+        return frozenset(p for s in self.sources for p in s.typed_paths if p[: len(base)] == base)
+
+    def typed(self, path: FieldPath) -> bool:
+        """Whether the layer that sets ``path`` wrote it as exactly one ``${...}``."""
+        return path in self.origin(path).typed_paths
 
     def origin(self, path: FieldPath) -> Source:
         """Return the last source that writes ``path`` (the first source if none does)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import cerberus  # type: ignore[import-untyped]
 
-from ..config import FieldPath, deep_merge, has_path
+from ..config import TYPED, FieldPath, coerce_text, deep_merge, has_path, value_at
 from ..errors import FlowStoneError, PluginRefused
 from ..kinds import kind_info
 from .assembly import Declared, Source
@@ -108,6 +108,9 @@ def check_config(
     schema = getattr(plugin, "config_schema", None)
     if schema is None:
         return ConfigCheck(merged, ())
+    typed_issues = _typed(merged, layers, schema, label)
+    if typed_issues:
+        return ConfigCheck(merged, typed_issues)
     item, path = layers[-1]
 
     def bad_schema(exc: Exception) -> ConfigCheck:
@@ -159,6 +162,60 @@ def _memo_key(
 @functools.cache
 def _validator(plugin: type) -> cerberus.Validator:
     return cerberus.Validator(dict(getattr(plugin, "config_schema", None) or {}))
+
+
+def _typed(
+    merged: dict[str, Any],
+    layers: list[tuple[Declared, FieldPath]],
+    schema: Mapping[str, Any],
+    label: str,
+) -> tuple[Issue, ...]:
+    """Convert, in ``merged``, each value written as exactly one ``${...}`` to the integer,
+    number or boolean the schema asks for there; an issue for each that does not parse."""
+    issues: list[Issue] = []
+    for item, base in layers:
+        for full in sorted(item.typed_paths_below(base), key=str):
+            inner = full[len(base) :]
+            wanted = _wanted_type(schema, inner)
+            value = value_at(merged, inner)
+            if wanted is None or not isinstance(value, str) or not item.typed(full):
+                continue
+            try:
+                _set_at(merged, inner, coerce_text(value, wanted))
+            except ValueError:
+                key = ".".join(str(p) for p in inner)
+                message = (
+                    f"Config key {key!r} of plugin {label!r} must be of type {wanted}, and the "
+                    f"value its ${{...}} gave does not parse as one; fix the variable or its "
+                    "default."
+                )
+                issues.append(_issue(item.origin(full), full, "plugin.config", message))
+    return tuple(issues)
+
+
+def _wanted_type(schema: Mapping[str, Any], inner: FieldPath) -> str | None:
+    """The one of :data:`TYPED` the cerberus rules at ``inner`` ask for, if they ask for
+    one and not also for a string."""
+    rules: Any = {"type": "dict", "schema": schema}
+    for part in inner:
+        below = rules.get("schema") if isinstance(rules, Mapping) else None
+        if not isinstance(below, Mapping):
+            return None
+        rules = below if isinstance(part, int) else below.get(part)
+    types = rules.get("type") if isinstance(rules, Mapping) else None
+    names = [types] if isinstance(types, str) else list(types or ())
+    if "string" in names:
+        return None
+    return next((t for t in names if t in TYPED), None)
+
+
+def _set_at(data: Any, path: FieldPath, value: Any) -> None:
+    for part in path[:-1]:
+        child = data[part]
+        if isinstance(child, list):  # merged configs share lists with the documents
+            child = data[part] = list(child)
+        data = child
+    data[path[-1]] = value
 
 
 def _leaves(errors: Any) -> Iterator[Any]:

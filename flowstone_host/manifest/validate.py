@@ -333,7 +333,8 @@ def _interpolated(
         problems.append(Issue(position, path, problem.code, problem.message, document.index))
     data["spec"] = result.value
     env_paths = frozenset(("spec", *p) for p in result.env_paths)
-    return Source(document, data, env_paths, layer, label), tuple(problems)
+    typed = frozenset(("spec", *p) for p in result.typed_paths)
+    return Source(document, data, env_paths, layer, label, typed), tuple(problems)
 
 
 def _ordered(issues: list[Issue], files: tuple[str, ...]) -> tuple[Issue, ...]:
