@@ -113,9 +113,9 @@ class Transaction:
     def _failed(
         self, key: Key, declaration: Declaration, reason: str, facts: Mapping[str, Any]
     ) -> DeclarationState:
-        """Record that ``declaration`` could not load; its previous instance, if any, stays."""
-        old = self._live.get(key)
-        previous = old.entry if old is not None else None
+        """Record that ``declaration`` could not load; its previous instance, if any and
+        if it can still serve, stays."""
+        previous = self._keepable(key, declaration)
         log.error("%s %r failed to load: %s", key[0], key[1], reason)
         self.changes.append(Change(*key, "failed", reason, kept=previous is not None))
         known = {k: facts[k] for k in ("distribution", "version") if facts.get(k)}
@@ -126,13 +126,15 @@ class Transaction:
     ) -> DeclarationState:
         """Health-check a fresh entry and decide whether it replaces ``previous``."""
         health = self._health.check(entry)
-        if health is not None and not health.healthy and previous is not None:
-            reason = f"new version is unhealthy: {health.reason}"
-            teardown_entry(entry)
-            self.changes.append(Change(*key, "failed", reason, kept=True))
-            facts = {k: entry.metadata.get(k) for k in ("distribution", "version")}
-            return DeclarationState(declaration, previous, "failed", reason, facts=facts)
-        if previous is not None:
+        if health is not None and not health.healthy:
+            kept = self._keepable(key, declaration)  # retires one that cannot serve on
+            if kept is not None:
+                reason = f"new version is unhealthy: {health.reason}"
+                teardown_entry(entry)
+                self.changes.append(Change(*key, "failed", reason, kept=True))
+                facts = {k: entry.metadata.get(k) for k in ("distribution", "version")}
+                return DeclarationState(declaration, kept, "failed", reason, facts=facts)
+        elif previous is not None:
             self.retired.append(previous)
         self.added.append(entry)
         state = DeclarationState(declaration, entry)
@@ -173,6 +175,18 @@ class Transaction:
             ]
             self.changes.append(Change(Kind.ASSET, orphan.name, "failed", reason, kept=False))
             self.states[Kind.ASSET, orphan.name] = DeclarationState(orphan, None, "failed", reason)
+
+    def _keepable(self, key: Key, declaration: Declaration) -> Entry | None:
+        """Return the live entry of ``key`` if it may keep serving when its new version
+        fails; one built on a resource this reload replaces may not (the old handle is torn
+        down with the old resource), so it is retired instead."""
+        old = self._live.get(key)
+        if old is None or old.entry is None:
+            return None
+        if self._resource_renewed(declaration):
+            self.retired.append(old.entry)
+            return None
+        return old.entry
 
     def _resource_renewed(self, declaration: Declaration) -> bool:
         """Whether a resource ``declaration`` depends on was set up anew in this reload:

@@ -520,3 +520,34 @@ def test_a_failed_declaration_is_reloaded_on_retry_and_kept_failed_otherwise() -
     assert waiting.states["Resource", "db"] is failed and waiting.changes == []
     retried = _run([_resource("db")], live=live, retry=True)
     assert _changes(retried) == [("db", "added", None, False)]
+
+
+def _on_pool(label: str = "v1") -> dict[tuple[str, str], DeclarationState]:
+    """Live: a ``pool`` resource and an ``app`` built on it."""
+    pool, app = _resource("pool", label=label), _resource("app", "pool")
+    return {
+        ("Resource", "pool"): DeclarationState(pool, _Loader().load(pool, {})),
+        ("Resource", "app"): DeclarationState(app, _Loader().load(app, {})),
+    }
+
+
+def test_a_dependent_failing_on_a_renewed_resource_is_not_kept_on_the_old_one() -> None:
+    live = _on_pool()
+    old_pool, old_app = live["Resource", "pool"].entry, live["Resource", "app"].entry
+    declarations = [_resource("pool", label="v2"), _resource("app", "pool")]
+    done = _run(declarations, live=live, loader=_Loader("app"))
+    app = done.states["Resource", "app"]
+    assert (app.entry, app.state) == (None, "failed")  # its old pool is torn down
+    assert old_pool in done.retired and old_app in done.retired
+    assert ("app", "failed", "app is down", False) in _changes(done)
+
+
+def test_an_unhealthy_dependent_of_a_renewed_resource_replaces_the_old_one() -> None:
+    live = _on_pool()
+    old_app = live["Resource", "app"].entry
+    declarations = [_resource("pool", label="v2"), _resource("app", "pool")]
+    done = _run(declarations, live=live, health=_Health("app"))
+    app = done.states["Resource", "app"]
+    assert app.entry is not None and app.entry is not old_app and app.state == "unhealthy"
+    assert old_app in done.retired and done.retired.count(old_app) == 1
+    assert ("app", "replaced", "sick", False) in _changes(done)
