@@ -39,7 +39,8 @@ class CheckResult:
         """Return the one line ``check`` prints."""
         d = self.declaration
         dist = f"{self.distribution or '?'} {self.version or '?'}"
-        where = f"  ({d.source})" if d.source else ""
+        # a loader's reason names the declaration's source already: say it once
+        where = f"  ({d.source})" if d.source and str(d.source) not in self.reason else ""
         reason = f": {self.reason}" if self.reason else ""
         columns = f"{self.state.upper():<9} {d.kind:<19} {d.name:<20} {d.plugin:<16} {dist:<24}"
         return f"{columns}{reason}{where}"

@@ -7,6 +7,7 @@ override, and whether the value came from the environment.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from ..config import REDACTED, FieldPath, redact
 from ..errors import NotFound
 from .assembly import Declared
 from .model import thaw
+from .schema import KINDS
 from .validate import ValidationReport
 
 __all__ = ["ExplainedKey", "explain_asset", "explain_declaration", "show_config"]
@@ -53,7 +55,7 @@ def explain_asset(report: ValidationReport, name: str) -> dict[str, list[Explain
     """
     asset = report.manifests.assets.get(name)
     if asset is None:
-        raise NotFound(_missing(report, f"asset {name!r}"), asset=name)
+        raise NotFound(_missing(report, f"asset {name!r}", only="Asset"), asset=name)
     own = _declared(report, "Asset", name)
     sections: dict[str, tuple[tuple[str, str], FieldPath]] = {
         "io_config": (("IOManager", asset.io_manager), ("spec", "io_config"))
@@ -123,8 +125,9 @@ def _declared(report: ValidationReport, kind: str, name: str) -> Declared:
     return found
 
 
-def _missing(report: ValidationReport, what: str) -> str:
-    names = sorted({f"{d.kind}/{d.name}" for d in report.declared})
+def _missing(report: ValidationReport, what: str, only: str | None = None) -> str:
+    found = [d for d in report.declared if only in (None, d.kind)]
+    names = sorted({d.name if only else f"{d.kind}/{d.name}" for d in found})
     hint = "" if report.ok else " (some manifests are invalid: run `flowstone-host validate`)"
     return f"No valid {what}{hint}; declared: {', '.join(names) or 'nothing'}."
 
@@ -143,6 +146,10 @@ def show_config(
         NotFound: the named declaration or asset is not there (or not valid).
     """
     blocks: dict[str, list[ExplainedKey]] = {}
+    if kind is not None and kind not in KINDS:
+        hint = difflib.get_close_matches(kind, KINDS, n=1)
+        suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+        raise NotFound(f"No kind {kind!r}; {suggestion}known kinds: {', '.join(KINDS)}.", kind=kind)
     if asset is not None:
         for section, keys in explain_asset(report, asset).items():
             blocks[f"Asset {asset} {section}"] = keys
@@ -152,7 +159,7 @@ def show_config(
                 title = f"{declaration.kind} {declaration.name} (plugin {declaration.plugin})"
                 blocks[title] = explain_declaration(report, declaration.kind, declaration.name)
         if not blocks:
-            raise NotFound(_missing(report, f"{kind or 'declaration'} {name!r}"), name=name)
+            raise NotFound(_missing(report, f"{kind or 'declaration'} {name!r}", kind), name=name)
     lines: list[str] = []
     for title, keys in blocks.items():
         lines.append(f"{title}:")
