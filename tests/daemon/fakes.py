@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -30,6 +31,11 @@ class FakeHost:
         self.report: dict[str, Any] = {"ok": True, "outcome": "ok", "changes": []}
         self.fail_with: Exception | None = None
         self.triggers: list[str] = []
+        self.gate: threading.Event | None = None  # when set, status() and reload() wait on it
+
+    def _wait(self) -> None:
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -42,12 +48,14 @@ class FakeHost:
         return self.readiness
 
     def status(self) -> dict[str, Any]:
+        self._wait()
         if self.fail_with is not None:
             raise self.fail_with
         return {"declarations": [{"kind": "io_manager", "name": "memory", "state": "active"}]}
 
     def reload(self, trigger: str) -> DictReport:
         self.triggers.append(trigger)
+        self._wait()
         if self.fail_with is not None:
             raise self.fail_with
         return DictReport(self.report)

@@ -9,10 +9,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
+from admin_calls import call, error_code, raw, read_all, status_and_json
 from fakes import FakeHost
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,57 +24,8 @@ Serve = Callable[..., AdminServer]
 
 
 @pytest.fixture
-def serve(host: FakeHost) -> Iterator[Serve]:
-    servers: list[AdminServer] = []
-
-    def start(**options: Any) -> AdminServer:
-        server = AdminServer(host, "127.0.0.1:0", **options)
-        servers.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
 def server(serve: Serve) -> AdminServer:
     return serve()
-
-
-def call(
-    server: AdminServer,
-    method: str,
-    path: str,
-    headers: dict[str, str] | None = None,
-    body: bytes | None = None,
-) -> tuple[int, http.client.HTTPMessage, bytes]:
-    conn = http.client.HTTPConnection(*server.address, timeout=5)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
-
-
-def raw(server: AdminServer, data: bytes) -> bytes:
-    with socket.create_connection(server.address, timeout=5) as sock:
-        sock.sendall(data)
-        return read_all(sock)
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def error_code(body: bytes) -> str:
-    code: str = json.loads(body)["error"]["code"]
-    return code
 
 
 # -- endpoints ---------------------------------------------------------------------------
@@ -240,30 +191,35 @@ def test_a_small_body_is_accepted(server: AdminServer) -> None:
 def test_bad_body_framing_is_refused(
     server: AdminServer, host: FakeHost, headers: bytes, expected: int
 ) -> None:
-    answer = raw(server, b"POST /reload HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
-    assert answer.startswith(f"HTTP/1.0 {expected} ".encode())
+    head = b"POST /reload HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % server.address[1]
+    answer = raw(server, head + headers + b"\r\n")
+    status, body = status_and_json(answer)  # raw() returning means the server closed
+    assert (status, body["error"]["code"]) == (expected, "validation_error")
     assert host.triggers == []
 
 
 @pytest.mark.parametrize(
     ("request_line", "expected"),
     [
-        (b"\x00\xff\xfe garbage \x01\r\n\r\n", b"400"),
-        (b"GET\r\n\r\n", b"400"),
-        (b"GET /healthz HTTP/9.9\r\n\r\n", b"505"),
+        (b"\x00\xff\xfe garbage \x01\r\n\r\n", 400),
+        (b"GET\r\n\r\n", 400),
+        (b"GET /healthz HTTP/9.9\r\n\r\n", 505),
     ],
 )
 def test_garbage_request_lines_get_a_status_and_json(
-    server: AdminServer, request_line: bytes, expected: bytes
+    server: AdminServer, request_line: bytes, expected: int
 ) -> None:
-    head, _, body = raw(server, request_line).partition(b"\r\n\r\n")
-    assert head.split(b" ")[:2] == [b"HTTP/1.0", expected]
-    assert json.loads(body)["error"]["code"] in ("validation_error", "not_supported")
+    status, body = status_and_json(raw(server, request_line))
+    assert status == expected
+    assert body["error"]["code"] in ("validation_error", "not_supported")
 
 
-def test_an_overlong_request_line_gets_414(server: AdminServer) -> None:
-    answer = raw(server, b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.0 414 ")
+def test_an_overlong_request_head_gets_431(server: AdminServer) -> None:
+    status, body = status_and_json(raw(server, b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n"))
+    assert (status, body["error"]["code"]) == (431, "validation_error")
+    many = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(1_000))
+    status, _ = status_and_json(raw(server, b"GET /healthz HTTP/1.1\r\n" + many + b"\r\n"))
+    assert status == 431
 
 
 def test_a_silent_client_is_cut_off_and_others_are_served(serve: Serve) -> None:
@@ -276,21 +232,54 @@ def test_a_silent_client_is_cut_off_and_others_are_served(serve: Serve) -> None:
         assert time.monotonic() - started < 3
 
 
-def test_connections_beyond_the_cap_are_closed_at_once(serve: Serve) -> None:
-    server = serve(max_connections=1, request_timeout=5)
-    with socket.create_connection(server.address, timeout=5) as first:
-        first.sendall(b"GET /healthz HTTP/1.0\r\n")  # holds the only slot, headers unfinished
+def test_a_client_dribbling_its_head_is_cut_off_at_the_deadline(serve: Serve) -> None:
+    server = serve(request_timeout=0.5)
+    with socket.create_connection(server.address, timeout=5) as slow:
+        started = time.monotonic()
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                slow.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.05)  # a byte every 50 ms: always active, never done
+        assert read_all(slow) == b""
+        assert time.monotonic() - started < 2  # the deadline, not the idle timeout
+
+
+def test_a_connection_beyond_the_cap_evicts_the_oldest_waiting_one(serve: Serve) -> None:
+    server = serve(max_connections=2, request_timeout=5)
+    with (
+        socket.create_connection(server.address, timeout=5) as oldest,
+        socket.create_connection(server.address, timeout=5) as newer,
+    ):
+        oldest.sendall(b"GET /healthz HTTP/1.0\r\n")  # headers unfinished: waiting
         time.sleep(0.2)
-        with socket.create_connection(server.address, timeout=5) as second:
-            second.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        newer.sendall(b"GET /healthz HTTP/1.0\r\n")
+        time.sleep(0.2)
+        # A third connection takes the oldest waiting one's place and is served.
+        assert raw(server, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+        assert read_all(oldest) == b""
+        newer.sendall(b"\r\n")
+        assert read_all(newer).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_connection_beyond_the_cap_is_closed_when_none_waits(
+    serve: Serve, host: FakeHost
+) -> None:
+    server = serve(max_connections=1, request_timeout=5)
+    host.gate = threading.Event()
+    busy = threading.Thread(target=call, args=(server, "GET", "/status"))
+    busy.start()  # being answered: never evicted
+    try:
+        time.sleep(0.3)
+        with socket.create_connection(server.address, timeout=5) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
             with contextlib.suppress(ConnectionResetError):  # closed, maybe with a reset
-                assert read_all(second) == b""
-        first.sendall(b"\r\n")
-        assert read_all(first).startswith(b"HTTP/1.0 200 ")
-    deadline = time.monotonic() + 5
-    while not raw(server, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 "):
-        assert time.monotonic() < deadline, "the slot was never given back"
-        time.sleep(0.02)
+                assert read_all(extra) == b""
+    finally:
+        host.gate.set()
+        busy.join()
+    assert call(server, "GET", "/healthz")[0] == 200
 
 
 def test_many_concurrent_clients(server: AdminServer) -> None:
