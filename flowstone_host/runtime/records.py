@@ -217,8 +217,8 @@ class RunRecords:
                 (status, text, now, now, run_id),
             )
 
-    def get(self, run_id: str) -> RunRecord:
-        """Return run ``run_id`` with its steps.
+    def get(self, run_id: str, *, steps: bool = True) -> RunRecord:
+        """Return run ``run_id`` with its steps (``steps=False``: without them).
 
         Raises:
             NotFound: no such run.
@@ -228,12 +228,14 @@ class RunRecords:
         found = row.fetchone()
         if found is None:
             raise NotFound(f"No run {run_id!r} in {str(self.path)!r}.", run_id=run_id)
-        steps = conn.execute(
+        if not steps:
+            return _run(found, ())
+        rows = conn.execute(
             "SELECT asset, partition, status, started_at, finished_at, error, details "
             "FROM steps WHERE run_id = ? ORDER BY COALESCE(started_at, 0), asset, partition",
             (run_id,),
         ).fetchall()
-        return _run(found, tuple(_step(s) for s in steps))
+        return _run(found, tuple(_step(s) for s in rows))
 
     def find(self, run_id: str) -> RunRecord | None:
         """Return run ``run_id``, or ``None``."""
