@@ -26,10 +26,10 @@ from pathlib import Path
 import yaml
 
 from bench._common import Result, print_results
+from flowstone_host.loading.catalog import installed
 from flowstone_host.manifest import plugin_config
 from flowstone_host.manifest.host_config import HostConfig
 from flowstone_host.manifest.schema import manifest_validator
-from flowstone_host.loading.catalog import installed
 from flowstone_host.manifest.validate import validate_paths
 
 REPO = Path(__file__).resolve().parents[1]

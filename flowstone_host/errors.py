@@ -1,4 +1,4 @@
-"""The errors the host shows, and ``normalize()`` that turns any exception (or error value) into one.
+"""The errors the host shows, and ``normalize()``, which turns any exception or value into one.
 
 Every error the host reports is a :class:`FlowStoneError` with a stable ``code``, a
 ``retryable`` flag, JSON-safe ``details`` and keyword context (``plugin``, ``namespace``,

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _planned(target: str) -> str:
     """The commands ``make TARGET`` would run from scratch, in throwaway folder names."""
     return subprocess.run(
-        ["make", "-n", "-B", target, "VENV=/nonexistent/run-env", "TEST_VENV=/nonexistent/test-env"],
+        ["make", "-n", "-B", target, "VENV=/nonexistent/run", "TEST_VENV=/nonexistent/test"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -30,12 +30,12 @@ def _planned(target: str) -> str:
 def test_make_run_installs_no_fixture_distribution() -> None:
     run = _planned("run")
     assert "tests/fixtures/dists" not in run
-    assert "/nonexistent/test-env" not in run
+    assert "/nonexistent/test" not in run
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_test_installs_the_fixtures_into_its_own_environment() -> None:
     test = _planned("test")
     installs = [line for line in test.splitlines() if "tests/fixtures/dists" in line]
-    assert installs and all("/nonexistent/test-env/bin/python" in line for line in installs)
-    assert "/nonexistent/run-env" not in test
+    assert installs and all("/nonexistent/test/bin/python" in line for line in installs)
+    assert "/nonexistent/run" not in test

@@ -6,13 +6,13 @@ import re
 import subprocess
 import sys
 import time
-
-import flowstone_host
 from pathlib import Path
 
 import pytest
 from loader_helpers import descendants, write_declaration, write_host_config
 from sandbox_helpers import requires_hostile
+
+import flowstone_host
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("flowstone-host")
