@@ -15,6 +15,7 @@ from ..callables import CallablePolicy
 from ..config import FieldPath, callable_keys, has_path, value_at
 from ..errors import FlowStoneError
 from ..kinds import DEFAULT, PLUGIN_KINDS, Kind, has_fallback, kind_info
+from ..partition_defs import partitions_def
 from .assembly import Declared
 from .catalog import Catalog, EntryPointInfo
 from .issues import Issue
@@ -230,6 +231,10 @@ def _asset(
         scatter = _scatter(spec["scatter"], reader_config or {})
     if io_config is None:
         return None, issues
+    try:
+        partitions = partitions_def(spec.get("partitions"))
+    except FlowStoneError:
+        return None, issues  # reported by layer (b)
     positions = tuple(s.position(("metadata", "name")) for s in item.sources)
     return Asset(
         name=item.name,
@@ -238,7 +243,7 @@ def _asset(
         io_manager=target[1],
         io_config=freeze(spec.get("io_config", {})),
         resolved_io_config=freeze(io_config),
-        partitions=freeze(spec.get("partitions")),
+        partitions=partitions,
         scatter=scatter,
         parallel=_parallel(spec["parallel"]) if "parallel" in spec else None,
         routing=_routing(spec["routing"]) if "routing" in spec else None,

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ..config import FieldPath
 from ..kinds import DEFAULT, Kind, kind_info
+from ..partition_defs import PartitionsDef, partitions_def
 from .catalog import EntryPointInfo
 from .issues import Position
 
@@ -148,8 +149,10 @@ class Asset:
         io_config: The asset's own override, as written (interpolated).
         resolved_io_config: What its IO manager gets for it: plugin defaults < the IO
             manager's ``spec.config`` < ``io_config``, validated by the plugin's schema.
-        partitions: A tuple of values, or a mapping of dimension to such tuples; ``None``
-            when unpartitioned.
+        partitions: Its :class:`~flowstone_host.partition_defs.PartitionsDef` (a static
+            list, a daily or hourly range, or dimensions of these), lazy however many
+            partitions it has; ``None`` when unpartitioned. Given as written (a list, or a
+            mapping as in YAML), it is turned into its definition.
     """
 
     name: str
@@ -158,7 +161,7 @@ class Asset:
     io_manager: str = DEFAULT
     io_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     resolved_io_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    partitions: Any = None
+    partitions: PartitionsDef | None = None
     scatter: Scatter | None = None
     parallel: Parallel | None = None
     routing: Routing | None = None
@@ -168,6 +171,10 @@ class Asset:
     sources: tuple[Position, ...] = field(default=(), compare=False)
 
     kind: ClassVar[Kind] = Kind.ASSET
+
+    def __post_init__(self) -> None:
+        if self.partitions is not None and not isinstance(self.partitions, PartitionsDef):
+            object.__setattr__(self, "partitions", partitions_def(self.partitions))
 
     def plugins(self) -> tuple[tuple[Kind, str], ...]:
         """Return ``(kind, name)`` of every plugin declaration this asset runs on."""

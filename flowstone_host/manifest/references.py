@@ -3,8 +3,10 @@
 Checks that every name an asset uses is declared (its IO manager, scatter reader,
 dependencies and route targets) and every resource a plugin declaration ``depends_on``,
 that callables come from modules the host config allows, that neither assets nor
-resources depend on each other in a cycle (the cycle is named), and that no host config
-hides among the manifests. Names unique per kind are checked while merging layers.
+resources depend on each other in a cycle (the cycle is named), that no host config
+hides among the manifests, and that the runtime can honour every asset
+(:mod:`.asset_checks`: partitions, how deps map onto them, reachable routes). Names
+unique per kind are checked while merging layers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..config import FieldPath
 from ..errors import FlowStoneError
 from ..kinds import DEFAULT, KINDS, PLUGIN_KINDS, Kind, kind_info
 from .assembly import Declared
+from .asset_checks import asset_issues
 from .host_config import HostConfig
 from .issues import Issue
 from .shape import did_you_mean
@@ -40,6 +43,7 @@ def reference_issues(declared: Sequence[Declared], host: HostConfig) -> list[Iss
         issues.extend(_missing_names(asset, names))
         issues.extend(_denied_callables(asset, host))
     issues.extend(_cycles(assets, "deps"))
+    issues.extend(asset_issues(declared))
     plugins = [item for item in declared if item.kind in PLUGIN_KINDS]
     for plugin in plugins:
         issues.extend(_missing_names(plugin, names))

@@ -5,30 +5,46 @@ succeeded: stored outputs are reused and recorded routing decisions replayed). W
 an unfinished run of the same assets and partitions (``running`` after a kill, or
 ``failed``) is resumed, unless ``fresh``; otherwise a new run starts. A run whose process
 is still alive on this machine is never taken over.
+
+Which partitions: those named (``partitions``), or every one of each target streamed a
+page at a time (:data:`PAGE`), narrowed to a range (``partition_range="A..B"``) and/or to
+those its IO manager does not store yet (``missing``: a backfill). A streamed run is
+recorded by what it asks for (``@range FIRST LAST``, ``@missing``), not by a list of
+partitions, so starting it again resumes it: what is stored is found stored. Partitions
+run ``concurrency`` at a time, each with what it reads at that partition; what they
+share (an unpartitioned dependency) runs first, once. The first failed partition stops
+the dispatch of new ones; those in flight finish, and the run fails with its error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..callables import CallablePolicy
-from ..errors import Conflict, FlowStoneError, normalize
+from ..errors import Conflict, FlowStoneError, ValidationError, normalize
 from ..manifest.host_config import HostConfig
 from ..partitions import partition_key
 from ..registry import Snapshot
 from . import partitioning
-from .plan import Step
+from .plan import Step, plan
 from .progress import Progress
 from .records import RunRecord, RunRecords, RunStatus
 from .steps import Run
 
-__all__ = ["Leasing", "RunResult", "materialize"]
+__all__ = ["PAGE", "RESULT_STEPS", "Leasing", "RunResult", "materialize"]
+
+#: Partitions of a streamed run planned at once.
+PAGE = 256
+#: A run result carries its steps up to this many (a large backfill's are in the records).
+RESULT_STEPS = 10_000
 
 
 class Leasing(Protocol):
@@ -51,7 +67,9 @@ class RunResult:
         status: ``succeeded`` or ``failed``.
         resumed: Whether an earlier attempt of this run existed.
         error: The normalized error of a failed run.
-        record: The run's durable record, with its steps.
+        record: The run's durable record, with its steps (without them when this attempt
+            ran more than :data:`RESULT_STEPS` partitions: read those from the records).
+        partitions: How many target partitions this attempt went through.
     """
 
     run_id: str
@@ -59,6 +77,7 @@ class RunResult:
     resumed: bool
     error: FlowStoneError | None
     record: RunRecord
+    partitions: int = 0
 
     @property
     def ok(self) -> bool:
@@ -71,6 +90,9 @@ def materialize(
     assets: Sequence[str],
     partitions: Sequence[Any] | None = None,
     *,
+    partition_range: str | None = None,
+    missing: bool = False,
+    concurrency: int = 1,
     force: bool = False,
     fresh: bool = False,
     run_id: str | None = None,
@@ -86,6 +108,10 @@ def materialize(
         assets: Target asset names.
         partitions: Partition values of the targets (strings as typed are matched, see
             :func:`.partitioning.parse`); ``None``: every partition of each target.
+        partition_range: ``FIRST..LAST`` (both included; either end may be left out):
+            only the targets' partitions in that range.
+        missing: Only the partitions the targets' IO managers do not store (a backfill).
+        concurrency: How many partitions run at once (each with what it reads).
         force: Materialize again what is already stored.
         fresh: Start a new run even when an unfinished one of the same request exists.
         run_id: Name the run; an existing one is resumed or replayed.
@@ -100,16 +126,24 @@ def materialize(
 
     Raises:
         Conflict: ``run_id`` is being run by a live process.
-        FlowStoneError: the request itself is wrong (unknown asset or partition).
+        FlowStoneError: the request itself is wrong (unknown asset or partition, a
+            partition given with a range or ``missing``, a concurrency below 1).
     """
+    if concurrency < 1:
+        raise ValidationError(f"Concurrency is at least 1 (got {concurrency}).")
+    if partitions and (partition_range is not None or missing):
+        raise ValidationError("Name partitions, or ask for a range or the missing ones, not both.")
     with _leased(source) as snapshot:
         folder = state_dir if state_dir is not None else _state_dir(source)
         policy = callables or (None if isinstance(source, Snapshot) else source.config.callables)
         records = RunRecords.in_state_dir(folder)
         try:
-            targets = _targets(snapshot, assets, partitions)
-            keys = sorted({partition_key(p) for _, p in targets}) if partitions else None
-            record, resumed = _choose(records, list(assets), keys, run_id, fresh)
+            if partitions:
+                request = _Request(_targets(snapshot, assets, partitions), [])
+                request.what = sorted({partition_key(p) for _, p in request.named or ()})
+            else:
+                request = _streamed(snapshot, assets, partition_range, missing)
+            record, resumed = _choose(records, list(assets), request.what, run_id, fresh)
             run = Run(
                 record.run_id,
                 snapshot,
@@ -118,9 +152,39 @@ def materialize(
                 progress or Progress(),
                 force,
             )
-            return _execute(run, targets, resumed, record.attempts)
+            return _execute(run, request, resumed, record.attempts, concurrency)
         finally:
             records.close()
+
+
+@dataclass
+class _Request:
+    """What a run asks for: ``named`` steps, or ``streams`` of each target's partitions
+    (``(asset, positions, only missing)``); ``what`` identifies it in the records."""
+
+    named: list[Step] | None
+    streams: list[tuple[Any, tuple[int, int] | None, bool]]
+    what: list[str] | None = None
+
+
+def _streamed(
+    snapshot: Snapshot, assets: Sequence[str], partition_range: str | None, missing: bool
+) -> _Request:
+    streams: list[tuple[Any, tuple[int, int] | None, bool]] = []
+    what: list[str] = []
+    for name in assets:
+        asset = snapshot.assets.resolve(name)
+        span = None
+        if partition_range is not None:
+            span = partitioning.parse_range(asset, partition_range)
+            assert asset.partitions is not None
+            fixed = asset.partitions.fixed()
+            ends = (fixed.value_at(span[0]), fixed.value_at(span[1] - 1))
+            what.append(f"@range {name} {partition_key(ends[0])} {partition_key(ends[1])}")
+        streams.append((asset, span, missing))
+    if missing:
+        what.append("@missing")
+    return _Request(None, streams, what or None)
 
 
 @contextlib.contextmanager
@@ -183,14 +247,149 @@ def _new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _execute(run: Run, targets: list[Step], resumed: bool, attempts: int) -> RunResult:
+def _execute(
+    run: Run, request: _Request, resumed: bool, attempts: int, concurrency: int
+) -> RunResult:
     run.progress.run_started(run.run_id, resumed, attempts)
     error: FlowStoneError | None = None
+    backfill = _Backfill(run, concurrency)
     try:
-        run.ensure(targets)
+        if request.named is not None:
+            run.ensure(request.named)
+            backfill.count = len(request.named)
+        else:
+            backfill.execute(_stream(run.snapshot, request.streams))
     except Exception as exc:
         error = normalize(exc)
-    run.flush()
+    backfill.flush()
     status: RunStatus = "succeeded" if error is None else "failed"
     run.records.finish(run.run_id, status, error)
-    return RunResult(run.run_id, status, resumed, error, run.records.get(run.run_id))
+    record = run.records.get(run.run_id, steps=backfill.count <= RESULT_STEPS)
+    return RunResult(run.run_id, status, resumed, error, record, backfill.count)
+
+
+def _stream(
+    snapshot: Snapshot, streams: list[tuple[Any, tuple[int, int] | None, bool]]
+) -> Iterator[Step]:
+    for asset, span, only_missing in streams:
+        values: Iterable[Any] = partitioning.select(asset, span)
+        if only_missing:
+            values = partitioning.missing(snapshot, asset, values)
+        for value in values:
+            yield asset.name, value
+
+
+def _pages(steps: Iterator[Step], size: int) -> Iterator[list[Step]]:
+    page: list[Step] = []
+    for step in steps:
+        page.append(step)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+@dataclass
+class _Backfill:
+    """Runs streamed targets a page at a time, ``concurrency`` partitions at once.
+
+    Each page is planned; the steps before the last one that no target partition of the
+    page owns (what the partitions share) run first on the run's own thread, then the
+    rest, grouped by partition, run on a pool, each worker thread with its own
+    :class:`Run` of the same run. A group's steps are forgotten once it is done, so a
+    million partitions hold no more memory than a page.
+    """
+
+    run: Run
+    concurrency: int
+    count: int = 0
+    workers: list[Run] = field(default_factory=list)
+    _local: threading.local = field(default_factory=threading.local)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def execute(self, targets: Iterator[Step]) -> None:
+        if self.concurrency == 1:
+            for page in _pages(targets, PAGE):
+                for group in self._split(page, set()):
+                    self._group(self.run, group)
+            return
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="flowstone-part") as pool:
+            in_flight: set[Future[None]] = set()
+            try:
+                for page in _pages(targets, PAGE):
+                    for group in self._split(page, in_flight):
+                        while len(in_flight) >= self.concurrency:
+                            in_flight = _settle(in_flight, FIRST_COMPLETED)[1]
+                        in_flight.add(pool.submit(self._on_worker, group))
+                _settle(in_flight, None)
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                wait(in_flight)
+                raise
+
+    def _split(self, page: list[Step], in_flight: set[Future[None]]) -> list[list[Step]]:
+        """Run what the page's partitions share; return the rest, grouped by partition."""
+        self.count += len(page)
+        steps = plan(self.run.snapshot.assets, page)
+        owned = {partition_key(p) for _, p in page}
+        keyed = [(name, p, partition_key(p)) for name, p in steps]
+        cut = 1 + max((i for i, (_, _, key) in enumerate(keyed) if key not in owned), default=-1)
+        shared = [(name, key) for name, _, key in keyed[:cut]]
+        if any(step not in self.run.finished for step in shared):
+            _settle(in_flight, None)  # what they share may read what is in flight
+            in_flight.clear()
+            self._group(self.run, [(name, p) for name, p, _ in keyed[:cut]], forget=False)
+        groups: dict[str, list[Step]] = {}
+        for name, p, key in keyed[cut:]:
+            groups.setdefault(key, []).append((name, p))
+        return list(groups.values())
+
+    def _on_worker(self, group: list[Step]) -> None:
+        run = getattr(self._local, "run", None)
+        if run is None:
+            run = Run(
+                self.run.run_id,
+                self.run.snapshot,
+                self.run.policy,
+                self.run.records,
+                self.run.progress,
+                self.run.force,
+            )
+            self._local.run = run
+            with self._lock:
+                self.workers.append(run)
+        self._group(run, group)
+
+    @staticmethod
+    def _group(run: Run, group: list[Step], *, forget: bool = True) -> None:
+        assets = run.snapshot.assets
+        try:
+            for name, partition in group:
+                run.step(assets.resolve(name), partition)
+        finally:
+            if forget:
+                run.finished.difference_update((n, partition_key(p)) for n, p in group)
+
+    def flush(self) -> None:
+        """Write every buffered step record, the workers' too."""
+        for run in [self.run, *self.workers]:
+            run.flush()
+
+
+def _settle(
+    futures: set[Future[None]], when: str | None
+) -> tuple[set[Future[None]], set[Future[None]]]:
+    """Wait for one (``FIRST_COMPLETED``) or all (``None``) of ``futures``; raise the
+    first error among those done, after waiting for the rest."""
+    if when is None:
+        done, pending = wait(futures)
+    else:
+        done, pending = wait(futures, return_when=when)
+    for future in done:
+        error = future.exception()
+        if error is not None:
+            wait(pending)
+            raise error
+    return done, pending
