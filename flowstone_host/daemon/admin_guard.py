@@ -7,8 +7,9 @@ cross-site ``POST``); a ``POST`` needs ``Authorization: Bearer <token>`` when a 
 :data:`MAX_BODY_BYTES` (413) and are read here, under the deadline. The probes
 (:data:`~.admin_routes.PROBES`) are then answered at once; other requests share a budget of
 ``max_requests`` in flight, so a flood of them cannot starve the probes. Each request has a
-whole-request deadline (reading its body included): past it the answer is 408 when the
-client was still sending, 503 when the host was still working. Refusals close the connection.
+whole-request deadline, ``request_timeout`` (longer for ``slow_paths``, but never for reading
+the body): past it the answer is 408 when the client was still sending, 503 when the host
+was still working. Refusals close the connection.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class AdminGuard:
             async with asyncio.timeout(
                 self.options.slow_paths.get(path, self.options.request_timeout)
             ):
-                await exchange.read_body()
+                async with asyncio.timeout(self.options.request_timeout):  # slow paths too
+                    await exchange.read_body()
                 if path in PROBES:
                     await self.app(scope, exchange.replay, exchange.send)
                 else:
@@ -94,11 +96,12 @@ class AdminGuard:
                 raise
 
     def _late(self, exchange: _Exchange, path: str) -> Response:
-        limit = self.options.slow_paths.get(path, self.options.request_timeout)
         if not exchange.body_read:
+            limit = self.options.request_timeout
             return error_response(
                 408, Timeout(f"The request was not sent within {limit:g} s."), _CLOSE
             )
+        limit = self.options.slow_paths.get(path, self.options.request_timeout)
         return error_response(
             503,
             Unavailable(
