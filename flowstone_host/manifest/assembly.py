@@ -102,6 +102,10 @@ class Declared:
 def manifest_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Expand files and folders (``*.yaml``, ``*.yml``, not recursive) in a stable order.
 
+    In a folder, other names are skipped (an editor's ``a.yaml~`` or ``.a.yaml.swp``), and so
+    are dotfiles (``.draft.yaml``, macOS's ``._a.yaml``, Emacs's ``.#a.yaml``): hidden means
+    not part of the configuration. A file named explicitly is read whatever its name.
+
     Raises:
         NotFound: a path does not exist.
     """
@@ -109,13 +113,17 @@ def manifest_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+            found = sorted(p for p in path.iterdir() if _is_manifest_name(p.name) and p.is_file())
             files.extend(str(p) for p in found)
         elif path.exists():
             files.append(str(path))
         else:
             raise NotFound(f"No such file or folder: {raw}. Check the path.", path=str(raw))
     return list(dict.fromkeys(files))
+
+
+def _is_manifest_name(name: str) -> bool:
+    return not name.startswith(".") and name.endswith(_SUFFIXES)
 
 
 def merge_layers(layers: Sequence[Sequence[Source]]) -> tuple[list[Declared], list[Issue]]:

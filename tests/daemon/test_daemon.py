@@ -308,6 +308,18 @@ def test_a_manifest_renamed_into_place_is_active_within_a_second(
     assert daemon.active() == {"first", "second"}
 
 
+def test_dotfiles_in_plugins_d_are_ignored_like_editor_files(ws: Workspace, start: Start) -> None:
+    ws.write("a.yaml", io_manager("first"))
+    (ws.plugins / ".draft.yaml").write_text(io_manager("draft"))
+    daemon = start(reload=WATCH_ONLY)
+    assert daemon.active() == {"first"}
+    (ws.plugins / "._a.yaml").write_text(io_manager("appledouble"))  # macOS copies leave these
+    ws.write("b.yaml", io_manager("second"))
+    wait_until(lambda: "second" in daemon.active(), "'second' to be active")
+    assert daemon.reload().status == 200  # a manual reload reads every file: still ignored
+    assert daemon.active() == {"first", "second"}
+
+
 def test_an_edit_in_place_replaces_only_what_changed(ws: Workspace, start: Start) -> None:
     ws.write("a.yaml", manifest(ws.resource("db"), io_manager("store", copy=False)))
     daemon = start(reload=WATCH_ONLY)
