@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 MINUTES = float(os.environ.get("FLOWSTONE_SOAK_MINUTES", "10"))
-SLOW_CLIENTS = 20
+SLOW_CLIENTS = 200
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
