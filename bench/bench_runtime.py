@@ -3,10 +3,12 @@
 - Scatter throughput (items/s, trivial item function) on the memory coordinator: target at
   least 50,000 items/s (reported against that target as its floor).
 - Scatter on the SQLite coordinator against the raw SQL a scatter needs on the same kind of
-  file (WAL, ``synchronous=NORMAL``), batched the same way: per batch one ``BEGIN
+  file (WAL, ``synchronous=NORMAL``), batched by reader batch: per batch one ``BEGIN
   IMMEDIATE`` transaction inserting the keys (``INSERT ... ON CONFLICT DO NOTHING`` plus a
   ``total`` counter update) and one recording the outcomes (the same, plus a
-  ``completed`` counter update). Target within 2x (at least 0.5x the floor's rate).
+  ``completed`` counter update), for the same keys (the items' scatter keys: hashes, which
+  land all over the B-tree; sequential keys would append and cost a fraction) under a
+  barrier id of the same shape. Target within 2x (at least 0.5x the floor's rate).
 - Materializing a chain of 1,000 trivial assets on memory IO against a bare loop of the
   same loads, calls and stores on the same IO manager. Target within 3x.
 """
@@ -18,6 +20,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from flowstone_host.plugins.memory_coordinators import MemoryScatterCoordinator
 from flowstone_host.plugins.memory_io import MemoryIOManager
 from flowstone_host.registry import Entry, Snapshot
 from flowstone_host.runtime import materialize
+from flowstone_host.runtime.keys import scatter_key
 
 ITEMS = 50_000
 BATCH = 500
@@ -105,20 +109,24 @@ def _sql_floor_seconds(path: Path) -> float:
     conn.execute("CREATE TABLE k (b TEXT, key TEXT, PRIMARY KEY (b, key)) WITHOUT ROWID")
     conn.execute("CREATE TABLE o (b TEXT, key TEXT, v TEXT, PRIMARY KEY (b, key)) WITHOUT ROWID")
     conn.execute("CREATE TABLE c (b TEXT PRIMARY KEY, total INT, completed INT)")
-    conn.execute("INSERT INTO c VALUES ('b', 0, 0)")
-    keys = [f"{i:032x}" for i in range(ITEMS)]
+    # The rows a scatter of these items writes: the keys the runtime gives them (content
+    # hashes, so inserts land all over the tree, not appended in order) under a barrier id
+    # of the coordinator's shape (run id, colon, uuid).
+    barrier = f"{uuid.uuid4().hex[:12]}:{uuid.uuid4().hex}"
+    conn.execute("INSERT INTO c VALUES (?, 0, 0)", (barrier,))
+    keys = [scatter_key(item) for item in numbers(None, None)]
     start = time.perf_counter()
     for first in range(0, ITEMS, BATCH):
         batch = keys[first : first + BATCH]
         conn.execute("BEGIN IMMEDIATE")
         for key in batch:
-            conn.execute("INSERT INTO k VALUES ('b', ?) ON CONFLICT DO NOTHING", (key,))
-            conn.execute("UPDATE c SET total = total + 1 WHERE b = 'b'")
+            conn.execute("INSERT INTO k VALUES (?, ?) ON CONFLICT DO NOTHING", (barrier, key))
+            conn.execute("UPDATE c SET total = total + 1 WHERE b = ?", (barrier,))
         conn.execute("COMMIT")
         conn.execute("BEGIN IMMEDIATE")
         for key in batch:
-            conn.execute("INSERT INTO o VALUES ('b', ?, '1') ON CONFLICT DO NOTHING", (key,))
-            conn.execute("UPDATE c SET completed = completed + 1 WHERE b = 'b'")
+            conn.execute("INSERT INTO o VALUES (?, ?, '1') ON CONFLICT DO NOTHING", (barrier, key))
+            conn.execute("UPDATE c SET completed = completed + 1 WHERE b = ?", (barrier,))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()

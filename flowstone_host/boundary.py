@@ -4,7 +4,9 @@
 (``("flowstone", "plugin", "call", ...)`` with ``plugin_kind``, ``name`` and ``method``, which
 the metrics count) and turns whatever it raises into a :class:`~flowstone_host.FlowStoneError`
 (a ``FlowStoneError`` passes through; anything else is normalized, the original kept as
-``__cause__``). Plugins are called as they are: nothing rewrites their methods.
+``__cause__``). Plugins are called as they are: nothing rewrites their methods. When no
+telemetry handler listens for the span (nothing counts plugin calls), the span is skipped;
+errors are normalized and named all the same.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from .errors import FlowStoneError, normalize
 from .registry import Entry
-from .telemetry import span
+from .telemetry import listening, span
 
 __all__ = ["PLUGIN_CALL", "call"]
 
@@ -28,8 +30,10 @@ def call(entry: Entry, method: str, /, *args: Any, **kwargs: Any) -> Any:
         FlowStoneError: whatever the plugin raised, normalized, with the declaration's kind
             and name in its context.
     """
-    metadata = {"plugin_kind": entry.kind, "name": entry.name, "method": method}
     try:
+        if not listening(PLUGIN_CALL):  # nothing counts or traces it: no span to build
+            return getattr(entry.instance, method)(*args, **kwargs)
+        metadata = {"plugin_kind": entry.kind, "name": entry.name, "method": method}
         with span(PLUGIN_CALL, metadata):
             return getattr(entry.instance, method)(*args, **kwargs)
     except FlowStoneError as exc:

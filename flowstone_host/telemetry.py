@@ -35,6 +35,7 @@ __all__ = [
     "detach",
     "execute",
     "list_handlers",
+    "listening",
     "span",
 ]
 
@@ -56,11 +57,12 @@ class _Table(dict[str, _Attached]):
     of each event seen: the cache lives and dies with the set of handlers it was built
     from, so it can never serve a handler detached since."""
 
-    __slots__ = ("by_event",)
+    __slots__ = ("by_event", "by_span")
 
     def __init__(self, handlers: Mapping[str, _Attached] | None = None) -> None:
         super().__init__(handlers or {})
         self.by_event: dict[Event, tuple[_Attached, ...]] = {}
+        self.by_span: dict[Event, bool] = {}
 
 
 _EMPTY: Mapping[str, Any] = {}
@@ -116,6 +118,30 @@ def _handlers_for(table: _Table, event: Event) -> tuple[_Attached, ...]:
     return found
 
 
+def listening(event: Event) -> bool:
+    """Whether any handler receives an event of ``span(event)`` (its start, stop or
+    exception). With no handler attached this is one global lookup; otherwise one dict
+    lookup per span event, cached with the set of handlers. A hot path may skip a span
+    (and the metadata it would build) when this is false.
+    """
+    table = _attached
+    if not table:
+        return False
+    found = table.by_span.get(event)
+    if found is None:
+        n = len(event)
+        found = any(
+            event[: len(a.prefix)] == a.prefix
+            or (len(a.prefix) == n + 1 and a.prefix[:n] == event and a.prefix[n] in _SPAN_ENDS)
+            for a in table.values()
+        )
+        table.by_span[event] = found  # a benign race: at worst computed twice
+    return found
+
+
+_SPAN_ENDS = frozenset({"start", "stop", "exception"})
+
+
 def execute(
     event: Event,
     measurements: Mapping[str, Any] | None = None,
@@ -161,17 +187,23 @@ class span(contextlib.ContextDecorator):
     ``plugin_kind`` in span metadata. The exception is re-raised.
     """
 
+    __slots__ = ("_live", "_start", "event", "metadata")
+
     def __init__(self, event: Event, metadata: Mapping[str, Any] | None = None) -> None:
         self.event = tuple(event)
         self.metadata = dict(metadata or {})
         self._start = 0
+        self._live = False
 
     def _recreate_cm(self) -> span:
         return span(self.event, self.metadata)
 
     def __enter__(self) -> dict[str, Any]:
-        self._start = time.monotonic_ns()
-        if _attached:
+        # Whether anyone listens is decided once, at the start: a stop is emitted exactly
+        # when its start was, even if handlers are attached or detached meanwhile.
+        self._live = listening(self.event)
+        if self._live:
+            self._start = time.monotonic_ns()
             execute(
                 (*self.event, "start"),
                 {"system_time": time.time_ns(), "monotonic_time": self._start},
@@ -182,7 +214,7 @@ class span(contextlib.ContextDecorator):
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> None:
-        if not _attached:
+        if not self._live:
             return
         duration = time.monotonic_ns() - self._start
         if exc is None:

@@ -127,3 +127,29 @@ def test_a_lookup_racing_a_detach_never_revives_the_detached_handler() -> None:
     telemetry._handlers_for(stale, ("flowstone", "x"))  # ...and the first cached its lookup
     execute(("flowstone", "x"))
     assert calls == []
+
+
+def test_listening_tells_whether_a_handler_receives_a_spans_events() -> None:
+    from flowstone_host.telemetry import listening
+
+    event = ("flowstone", "io", "load")
+    assert not listening(event)
+    attach("other", ("flowstone", "reload"), lambda *_: None)
+    assert not listening(event), "a handler of other events does not listen"
+    attach("stop-only", (*event, "stop"), lambda *_: None)
+    assert listening(event), "a handler of the span's stop event listens"
+    detach("stop-only")
+    assert not listening(event), "the answer is not cached past a detach"
+    attach("prefix", ("flowstone", "io"), lambda *_: None)
+    assert listening(event) and not listening(("flowstone", "iox"))
+
+
+def test_a_span_nobody_listens_to_emits_nothing_even_if_a_handler_comes_midway() -> None:
+    seen: list[Any] = []
+    with span(("flowstone", "quiet"), {"a": 1}) as meta:
+        attach("late", ("flowstone", "quiet"), lambda e, m, md, _: seen.append(e))
+        meta["b"] = 2
+    assert seen == [], "no stop without its start"
+    with span(("flowstone", "quiet")):
+        pass
+    assert seen == [("flowstone", "quiet", "start"), ("flowstone", "quiet", "stop")]

@@ -12,6 +12,10 @@ from .. import telemetry
 
 __all__ = ["RunContext"]
 
+#: Loggers by asset name: ``logging`` keeps every logger it made for good anyway, and its
+#: lookup takes a lock.
+_LOGGERS: dict[str, logging.Logger] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
@@ -40,13 +44,25 @@ class RunContext:
     def create(
         cls, run_id: str, asset: str, partition: Any, resources: Mapping[str, Any]
     ) -> RunContext:
-        """Return the context of ``asset`` at ``partition`` in run ``run_id``."""
-        log = logging.getLogger(f"flowstone.asset.{asset}")
-        return cls(run_id, asset, partition, MappingProxyType(dict(resources)), log)
+        """Return the context of ``asset`` at ``partition`` in run ``run_id``.
+
+        ``resources`` is copied unless it already is a read-only mapping (a run builds its
+        own once and shares it across its steps).
+        """
+        log = _LOGGERS.get(asset)
+        if log is None:
+            log = _LOGGERS[asset] = logging.getLogger(f"flowstone.asset.{asset}")
+        if type(resources) is not MappingProxyType:
+            resources = MappingProxyType(dict(resources))
+        return cls(run_id, asset, partition, resources, log)
 
     def for_item(self, key: str) -> RunContext:
         """Return this context for one scatter item."""
-        return replace(self, key=key)
+        # Positional construction: dataclasses.replace costs several times as much, once
+        # per item.
+        return RunContext(
+            self.run_id, self.asset, self.partition, self.resources, self.log, key, self.branch
+        )
 
     def for_branch(self, branch: str) -> RunContext:
         """Return this context for one parallel branch."""

@@ -1,10 +1,13 @@
 """Scatter assets: stream items from a reader, run each on the executor, gather.
 
-For each batch the reader returns: compute each item's stable key (:mod:`.keys`), insert
-the keys into the barrier (``final=True`` only with the reader's last batch), skip keys
+For each batch the reader returns (read ahead a few batches at once, up to
+:data:`GROUP_ITEMS` items): compute each item's stable key (:mod:`.keys`), insert the keys
+into the barrier in one call (``final=True`` only with the reader's last batch), skip keys
 that already have an outcome (a resumed run), then dispatch the rest in chunks to the
 executor, at most ``max_concurrency`` chunks at once. Outcomes are recorded with
-``record_outcomes`` in batches. The reader's checkpoint taken after a batch is saved
+``record_outcomes`` in batches, by the dispatching thread between its waits: at most
+every :data:`RECORD_INTERVAL_S` (sooner when :data:`GROUP_ITEMS` of them wait, or when
+their failures may cross the threshold). The reader's checkpoint taken after a batch is saved
 with the barrier once every item of that batch and of all earlier ones has a recorded
 outcome, so a killed run resumes from it without losing an item, and skips the finished
 ones. At the tolerated-failure threshold the run stops dispatching, cancels what is
@@ -31,7 +34,7 @@ from ..errors import Conflict, FlowStoneError, NotSupported, normalize
 from ..manifest.model import Asset, Scatter, thaw
 from ..partitions import partition_key
 from ..registry import Entry
-from ..telemetry import span
+from ..telemetry import listening, span
 from .context import RunContext
 from .failures import ThresholdExceeded
 from .keys import scatter_key
@@ -44,6 +47,13 @@ __all__ = ["run_chunk", "run_scatter"]
 _STOPPED: set[str] = set()
 #: Least time between two checkpoint saves; an older checkpoint only re-reads more.
 CHECKPOINT_INTERVAL_S = 0.2
+#: Longest time finished outcomes wait in memory before they are recorded (a kill loses at
+#: most their work, which a resumed run does again). Fewer, larger transactions: on a
+#: file-backed coordinator a commit costs far more than the rows it carries.
+RECORD_INTERVAL_S = 0.1
+#: Items read ahead (in whole reader batches) whose keys are inserted in one call, and the
+#: most finished outcomes held before they are recorded (or one reader batch, if larger).
+GROUP_ITEMS = 4096
 
 Chunk = list[tuple[str, Any]]
 Outcomes = tuple[dict[str, Any], dict[str, Any]]
@@ -54,21 +64,31 @@ def run_chunk(function: Callable[..., Any], ctx: RunContext, chunk: Chunk, token
 
     Runs on the executor (a thread, or a process: then it must stay picklable). Stops
     between items once the scatter's ``token`` is stopped; the items not run are in
-    neither mapping. Each item runs in a ``scatter.item`` span.
+    neither mapping. Each item runs in a ``scatter.item`` span when a telemetry handler
+    listens for it (whether one does is read once per chunk).
     """
     completed: dict[str, Any] = {}
     failed: dict[str, Any] = {}
-    base = metadata(ctx.run_id, ctx.asset, ctx.partition)
-    for key, item in chunk:
+    if listening(SCATTER_ITEM):
+        base = metadata(ctx.run_id, ctx.asset, ctx.partition)
+        for key, item in chunk:
+            if token in _STOPPED:
+                break
+            try:
+                with span(SCATTER_ITEM, {**base, "key": key}) as live:
+                    try:
+                        completed[key] = function(ctx.for_item(key), item)
+                    except Exception as exc:
+                        live["error"] = normalize(exc)
+                        raise
+            except Exception as exc:
+                failed[key] = normalize(exc).to_dict()
+        return completed, failed
+    for key, item in chunk:  # nothing listens for the item spans: none are built
         if token in _STOPPED:
             break
         try:
-            with span(SCATTER_ITEM, {**base, "key": key}) as live:
-                try:
-                    completed[key] = function(dataclasses.replace(ctx, key=key), item)
-                except Exception as exc:
-                    live["error"] = normalize(exc)
-                    raise
+            completed[key] = function(ctx.for_item(key), item)
         except Exception as exc:
             failed[key] = normalize(exc).to_dict()
     return completed, failed
@@ -175,7 +195,8 @@ class _Dispatch:
         self.batches: dict[int, _Batch] = {}
         self.seq = itertools.count()
         self.buffer: list[tuple[int, Outcomes]] = []
-        self.buffered = 0
+        self.buffered = self.buffered_failed = 0
+        self.recorded_at = time.monotonic()
         self.done = self.failed = 0
         self.reader_done = False
         self.saved_at = 0.0
@@ -217,11 +238,29 @@ class _Dispatch:
         finished, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
         for future in finished:
             seq, chunk = self.in_flight.pop(future)
-            self.buffer.append((seq, _outcomes(future, chunk)))
-        self.buffered += len(finished)
-        if self.buffered * self._chunk_size() >= self.spec.batch_size or not self.in_flight:
+            outcomes = _outcomes(future, chunk)
+            self.buffer.append((seq, outcomes))
+            self.buffered += len(outcomes[0]) + len(outcomes[1])
+            self.buffered_failed += len(outcomes[1])
+        if self._record_due():
             self._flush()
         return True
+
+    def _record_due(self) -> bool:
+        """Whether to record the buffered outcomes now: when enough wait or for long
+        enough, or when their failures may cross the threshold (so a stop is as prompt as
+        if every outcome were recorded at once). The last ones are recorded when the loop
+        ends."""
+        if self.buffered >= max(GROUP_ITEMS, self.spec.batch_size):
+            return True
+        if self.buffered_failed and threshold_exceeded(
+            self.failed + self.buffered_failed,
+            self.total or 0,
+            thaw(self.spec.tolerated_failures),
+            final=self.total is not None,
+        ):
+            return True
+        return time.monotonic() - self.recorded_at >= RECORD_INTERVAL_S
 
     def _chunk_size(self) -> int:
         return max(1, min(64, self.spec.batch_size // max(1, self.spec.max_concurrency)))
@@ -239,25 +278,33 @@ class _Dispatch:
             call(self.reader, "restore", checkpoint)
 
     def _read(self) -> None:
-        batch = call(self.reader, "read", self.spec.batch_size)
-        self.reader_done = bool(batch.done)
-        items = {scatter_key(item): item for item in batch.items}
+        """Read batches until about :data:`GROUP_ITEMS` items (at least one batch), insert
+        their keys in one call, then queue their chunks."""
+        groups: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        count = 0
+        while not self.reader_done and (not groups or count < GROUP_ITEMS):
+            batch = call(self.reader, "read", self.spec.batch_size)
+            self.reader_done = bool(batch.done)
+            items = {scatter_key(item): item for item in batch.items}
+            groups.append((items, _checkpoint(self.reader)))
+            count += len(items)
+        keys = list(dict.fromkeys(key for items, _ in groups for key in items))
         try:
-            call(self.coordinator, "insert_keys", self.barrier, list(items), final=batch.done)
+            call(self.coordinator, "insert_keys", self.barrier, keys, final=self.reader_done)
         except Conflict:
             if not self.resumed:  # a resumed barrier may be final already: keys are in
                 raise
-        if self.resumed and items:
-            for key in call(self.coordinator, "finished_keys", self.barrier, list(items)):
-                del items[key]
-        seq = next(self.seq)
-        self.batches[seq] = _Batch(len(items), _checkpoint(self.reader))
-        todo = list(items.items())
+        finished: set[str] = set()
+        if self.resumed and keys:
+            finished = set(call(self.coordinator, "finished_keys", self.barrier, keys))
         size = self._chunk_size()
-        for first in range(0, len(todo), size):
-            self.ready.append((seq, todo[first : first + size]))
-        if not todo:
-            self._advance()
+        for items, checkpoint in groups:
+            todo = [(key, item) for key, item in items.items() if key not in finished]
+            seq = next(self.seq)
+            self.batches[seq] = _Batch(len(todo), checkpoint)
+            for first in range(0, len(todo), size):
+                self.ready.append((seq, todo[first : first + size]))
+        self._advance()
 
     # -- recording ---------------------------------------------------------------------
 
@@ -269,7 +316,8 @@ class _Dispatch:
                 completed.update(done)
                 failed.update(bad)
                 self.batches[seq].remaining -= len(done) + len(bad)
-            self.buffer, self.buffered = [], 0
+            self.buffer, self.buffered, self.buffered_failed = [], 0, 0
+            self.recorded_at = time.monotonic()
             recorded = call(self.coordinator, "record_outcomes", self.barrier, completed, failed)
             self.done += len(completed)
             self.failed += len(failed)

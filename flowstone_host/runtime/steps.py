@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ..boundary import call
@@ -20,6 +21,7 @@ from ..errors import FlowStoneError, normalize
 from ..manifest.model import Asset, thaw
 from ..partitions import partition_key
 from ..registry import Entry, Snapshot
+from ..telemetry import listening
 from . import partitioning
 from .context import RunContext
 from .plan import Step, plan
@@ -56,6 +58,10 @@ class Run:
     force: bool = False
     finished: set[tuple[str, str]] = field(default_factory=set)
     _callables: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # Per asset name: its IO manager entry and thawed config (the snapshot is leased for
+    # the run, so neither changes during it).
+    _io_by_asset: dict[str, tuple[Entry, Mapping[str, Any], Asset]] = field(default_factory=dict)
+    _resources: Mapping[str, Any] | None = None
     # Plain steps that succeeded or were reused, written in one transaction at most every
     # FLUSH_S and before anything else is recorded: a kill loses at most their records,
     # and a resumed run then finds their outputs stored and reuses them.
@@ -74,9 +80,12 @@ class Run:
             self.flush()
 
     @property
-    def resources(self) -> dict[str, Any]:
-        """Resource handles of the leased snapshot, by name."""
-        return {entry.name: entry.handle for entry in self.snapshot.resources}
+    def resources(self) -> Mapping[str, Any]:
+        """Resource handles of the leased snapshot, by name (read-only, built once)."""
+        if self._resources is None:
+            handles = {entry.name: entry.handle for entry in self.snapshot.resources}
+            self._resources = MappingProxyType(handles)
+        return self._resources
 
     def callable(self, ref: str) -> Callable[..., Any]:
         """Return the function ``ref`` names, under the host's allow-list (cached per run)."""
@@ -108,7 +117,10 @@ class Run:
             self.records.step_started(self.run_id, asset.name, key)
         self.progress.step_started(asset.name, partition)
         try:
-            with traced(MATERIALIZE, metadata(self.run_id, asset.name, partition)):
+            if listening(MATERIALIZE):
+                with traced(MATERIALIZE, metadata(self.run_id, asset.name, partition)):
+                    self.store(asset, partition, self._compute(asset, partition))
+            else:
                 self.store(asset, partition, self._compute(asset, partition))
         except Exception as exc:
             error = normalize(exc)
@@ -167,24 +179,39 @@ class Run:
         loaded: dict[str, Any] = {}
         for name in asset.deps:
             dep = self.snapshot.assets.resolve(name)
-            if partitioning.fan_in(dep, partition):
+            if dep.partitions is None:  # read at None: the common case, no planning needed
+                loaded[name] = self.load(dep, None)
+            elif partitioning.fan_in(dep, partition):
                 loaded[name] = {p: self.load(dep, p) for p in partitioning.expand(dep)}
             else:
                 loaded[name] = self.load(dep, partitioning.reads(dep, partition)[0])
         return loaded
 
     def _io(self, asset: Asset) -> tuple[Entry, Mapping[str, Any]]:
-        return self.snapshot.io_managers.resolve(asset.io_manager), thaw(asset.resolved_io_config)
+        found = self._io_by_asset.get(asset.name)
+        if found is None or found[2] is not asset:
+            entry = self.snapshot.io_managers.resolve(asset.io_manager)
+            found = self._io_by_asset[asset.name] = (
+                entry,
+                thaw(asset.resolved_io_config),
+                asset,
+            )
+        return found[0], found[1]
 
     def load(self, asset: Asset, partition: Any) -> Any:
         """Load ``(asset, partition)`` through its IO manager."""
         entry, opts = self._io(asset)
+        if not listening(IO_LOAD):  # the boundary still normalizes and names errors
+            return call(entry, "load", asset.name, partition, **opts)
         with traced(IO_LOAD, metadata(self.run_id, asset.name, partition, io_manager=entry.name)):
             return call(entry, "load", asset.name, partition, **opts)
 
     def store(self, asset: Asset, partition: Any, value: Any) -> None:
         """Store ``value`` as ``(asset, partition)`` through its IO manager."""
         entry, opts = self._io(asset)
+        if not listening(IO_STORE):
+            call(entry, "store", asset.name, value, partition, **opts)
+            return
         meta = metadata(self.run_id, asset.name, partition, io_manager=entry.name)
         with traced(IO_STORE, meta):
             call(entry, "store", asset.name, value, partition, **opts)

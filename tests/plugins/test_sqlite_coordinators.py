@@ -158,3 +158,45 @@ def test_health_is_ok_until_closed(tmp_path: Path, cls: type[SqliteScatterCoordi
     coordinator.close()
     health = coordinator.health_check()
     assert not health.healthy and "closed" in (health.reason or "")
+
+
+def test_an_unknown_key_among_failures_records_nothing_either(tmp_path: Path) -> None:
+    scatter = SqliteScatterCoordinator({"path": str(tmp_path / "c.sqlite")})
+    barrier_id = scatter.create_barrier("run", "asset", None, tolerated_failures={"count": 10})
+    scatter.insert_keys(barrier_id, ["a", "b"])
+    with pytest.raises(Exception, match="never_inserted"):
+        scatter.record_outcomes(barrier_id, {"a": 1}, {"b": "x", "never_inserted": "y"})
+    status = scatter.status(barrier_id)
+    assert (status.completed, status.failed) == (0, 0)
+    scatter.close()
+
+
+def test_a_batch_whose_failures_cross_the_threshold_stops_counting_at_the_crossing(
+    tmp_path: Path,
+) -> None:
+    """Completions go in first; failures count one by one up to the crossing, as the
+    contract's one-outcome-at-a-time rule says, even when the batch goes in at once."""
+    scatter = SqliteScatterCoordinator({"path": str(tmp_path / "c.sqlite")})
+    barrier_id = scatter.create_barrier("run", "asset", None, tolerated_failures={"count": 1})
+    keys = [f"k{i}" for i in range(10)]
+    scatter.insert_keys(barrier_id, keys)
+    recorded = scatter.record_outcomes(
+        barrier_id, dict.fromkeys(keys[:5], 1), dict.fromkeys(keys[5:], "boom")
+    )
+    assert recorded.state == "threshold_exceeded" and recorded.transitioned
+    status = scatter.status(barrier_id)
+    assert (status.completed, status.failed) == (5, 2)
+    assert scatter.finished_keys(barrier_id, keys) == set(keys[:7])
+    scatter.close()
+
+
+def test_keys_of_any_text_survive_the_batched_statements(tmp_path: Path) -> None:
+    scatter = SqliteScatterCoordinator({"path": str(tmp_path / "c.sqlite")})
+    barrier_id = scatter.create_barrier("run", "asset", None, tolerated_failures={"count": 3})
+    keys = ['quo"te', "back\\slash", "ünï", "new\nline", "[1, 2]", "7"]
+    scatter.insert_keys(barrier_id, keys)
+    scatter.record_outcomes(barrier_id, {k: {"v": k} for k in keys[:3]}, {k: k for k in keys[3:]})
+    assert scatter.gather(barrier_id) == {k: {"v": k} for k in keys[:3]}
+    assert scatter.finished_keys(barrier_id, keys) == set(keys)
+    assert scatter.status(barrier_id).status == "complete"
+    scatter.close()

@@ -73,3 +73,38 @@ def test_a_resumed_run_skips_finished_keys(tmp_path: Path, monkeypatch: pytest.M
     again = materialize(snap, ["s"], state_dir=tmp_path, callables=POLICY, run_id="r1")
     assert again.ok and again.resumed
     assert len(work.CALLS) == 1000  # the barrier was complete: gathered, no item ran again
+
+
+def test_keys_and_outcomes_go_in_few_large_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reader batches are inserted a group at a time, outcomes recorded in large batches:
+    a file-backed coordinator's commit costs far more than the rows it carries."""
+    from flowstone_host.runtime import scatter as module
+
+    monkeypatch.setattr(module, "RECORD_INTERVAL_S", 60.0)  # only the size rule applies
+    asset = scatter_asset("s", "double", tolerated={"count": 0}, batch_size=100)
+    snap = snapshot([asset], tmp_path, coordinator="sqlite")
+    coordinator = snap.scatter_coordinators.resolve("default").instance
+    calls: list[tuple[str, int]] = []
+    insert, record = coordinator.insert_keys, coordinator.record_outcomes
+
+    def counted_insert(barrier: str, keys: list[str], **kw: object) -> None:
+        calls.append(("insert_keys", len(keys)))
+        insert(barrier, keys, **kw)
+
+    def counted_record(barrier: str, completed: dict, failed: dict) -> object:  # type: ignore[type-arg]
+        calls.append(("record_outcomes", len(completed) + len(failed)))
+        return record(barrier, completed, failed)
+
+    monkeypatch.setattr(coordinator, "insert_keys", counted_insert)
+    monkeypatch.setattr(coordinator, "record_outcomes", counted_record)
+    result = materialize(snap, ["s"], state_dir=tmp_path, callables=POLICY)
+    assert result.ok, result.error
+    inserts = [n for name, n in calls if name == "insert_keys"]
+    records = [n for name, n in calls if name == "record_outcomes"]
+    assert sum(inserts) == sum(records) == 10_000
+    assert len(inserts) <= -(-10_000 // module.GROUP_ITEMS) + 1
+    assert len(records) <= -(-10_000 // module.GROUP_ITEMS) + 1
+    gathered = snap.io_managers.resolve("default").instance.load("s", None)
+    assert gathered == {"count": 10_000, "sum": 2 * sum(range(10_000))}

@@ -12,10 +12,14 @@ from typing import Any
 
 from ...errors import ValidationError
 
-__all__ = ["dumps", "loads"]
+__all__ = ["PLAIN", "dumps", "encode", "loads"]
 
-_PLAIN = frozenset({str, int, bool, type(None)})  # always come back equal
+#: Types whose values always come back equal (no round trip needed to check them).
+PLAIN = frozenset({str, int, bool, type(None)})
+_PLAIN = PLAIN
 _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
+#: Encode a value known to be JSON-safe (of a :data:`PLAIN` type, or already checked).
+encode = _encode
 loads = json.loads
 
 

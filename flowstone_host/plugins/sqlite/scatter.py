@@ -45,6 +45,23 @@ _ADD_OUTCOME = (
     "(SELECT 1 FROM scatter_keys WHERE barrier_id = ?1 AND key = ?2) "
     "ON CONFLICT DO NOTHING"
 )
+# The same for a whole batch in one statement (one step of SQLite, not one per row):
+# ?3 is a JSON array of [key, JSON text of the value] pairs.
+_ADD_OUTCOMES = (
+    "INSERT INTO scatter_outcomes (barrier_id, key, succeeded, value) "
+    "SELECT ?1, j.value ->> 0, ?2, j.value ->> 1 FROM json_each(?3) AS j WHERE EXISTS "
+    "(SELECT 1 FROM scatter_keys WHERE barrier_id = ?1 AND key = j.value ->> 0) "
+    "ON CONFLICT DO NOTHING"
+)
+_FIRST_UNKNOWN = (
+    "SELECT j.value ->> 0 FROM json_each(?2) AS j WHERE NOT EXISTS "
+    "(SELECT 1 FROM scatter_keys WHERE barrier_id = ?1 AND key = j.value ->> 0) LIMIT 1"
+)
+# ?2 is a JSON array of keys.
+_ADD_KEYS = (
+    "INSERT INTO scatter_keys (barrier_id, key) SELECT ?1, value FROM json_each(?2) "
+    "WHERE true ON CONFLICT DO NOTHING"
+)
 _HAS_KEY = "SELECT 1 FROM scatter_keys WHERE barrier_id = ? AND key = ?"
 _FINISH = "UPDATE scatter_barriers SET state = ? WHERE barrier_id = ? AND state = 'pending'"
 _CHUNK = 500  # keys per IN (...) query, well under SQLite's variable limit
@@ -144,7 +161,7 @@ class SqliteScatterCoordinator(SqliteBacked, ScatterCoordinator):
         return barrier_id
 
     def insert_keys(self, barrier_id: str, keys: Iterable[str], *, final: bool = True) -> None:
-        rows = [(barrier_id, str(key)) for key in keys]
+        keys_json = _json.encode([str(key) for key in keys])
         with self._store.write() as conn:
             tally = _Tally.read(conn, barrier_id)
             if tally.final:
@@ -152,10 +169,7 @@ class SqliteScatterCoordinator(SqliteBacked, ScatterCoordinator):
                     f"Barrier {barrier_id!r} already has its final key set.",
                     barrier_id=barrier_id,
                 )
-            added = conn.executemany(
-                "INSERT INTO scatter_keys (barrier_id, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                rows,
-            ).rowcount
+            added = conn.execute(_ADD_KEYS, (barrier_id, keys_json)).rowcount
             tally.total, tally.final = tally.total + max(added, 0), final
             conn.execute(
                 "UPDATE scatter_barriers SET total = ?, final = ? WHERE barrier_id = ?",
@@ -193,18 +207,37 @@ class SqliteScatterCoordinator(SqliteBacked, ScatterCoordinator):
     def _add_outcomes(
         conn: sqlite3.Connection, barrier_id: str, tally: _Tally, outcomes: list[Outcome]
     ) -> tuple[int, int]:
-        """Insert each outcome while the barrier is pending; return (completed, failed) added."""
-        added = [0, 0]  # failed, completed: indexed by ``succeeded``
-        execute = conn.execute
-        for key, succeeded, value in outcomes:
+        """Insert each outcome while the barrier is pending; return (completed, failed) added.
+
+        The rule is one outcome at a time (count it, settle; once settled, insert nothing
+        more). Completions come first and never cross the threshold, and the one that
+        completes the barrier is its last key without an outcome (any later one in the batch
+        is a duplicate), so they go in one statement; so do the failures when even all of
+        them would not cross the threshold. Otherwise the failures go one by one.
+        """
+        completions = [(key, value) for key, succeeded, value in outcomes if succeeded]
+        failures = [(key, value) for key, succeeded, value in outcomes if not succeeded]
+        added_completed = _add_many(conn, barrier_id, tally, 1, completions)
+        tally.completed += added_completed
+        tally.settle()
+        added_failed = 0
+        bulk = tally.state == "pending" and not threshold_exceeded(
+            tally.failed + len(failures), tally.total, tally.tolerated, final=tally.final
+        )
+        if bulk:
+            added_failed = _add_many(conn, barrier_id, tally, 0, failures)
+            tally.failed += added_failed
+            tally.settle()
+            return added_completed, added_failed
+        for key, value in failures:
             if tally.state != "pending":
                 _require_key(conn, barrier_id, key)
-            elif execute(_ADD_OUTCOME, (barrier_id, key, succeeded, value)).rowcount == 1:
-                added[succeeded] += 1
-                tally.count(succeeded)
+            elif conn.execute(_ADD_OUTCOME, (barrier_id, key, 0, value)).rowcount == 1:
+                added_failed += 1
+                tally.count(0)
             else:
                 _require_key(conn, barrier_id, key)  # a duplicate: counts nothing
-        return added[1], added[0]
+        return added_completed, added_failed
 
     def gather(self, barrier_id: str) -> dict[str, Any]:
         loads = _json.loads
@@ -275,6 +308,29 @@ class SqliteScatterCoordinator(SqliteBacked, ScatterCoordinator):
         return found
 
 
+def _add_many(
+    conn: sqlite3.Connection,
+    barrier_id: str,
+    tally: _Tally,
+    succeeded: int,
+    rows: list[tuple[str, str]],
+) -> int:
+    """Insert ``rows`` (key, JSON value) in one statement while the barrier is pending;
+    return how many were new. A row not inserted is a duplicate or an unknown key: the
+    latter raises ``NotFound`` (and the caller's transaction rolls back)."""
+    if not rows:
+        return 0
+    pairs = _json.encode(rows)  # strings only: always safe
+    added = 0
+    if tally.state == "pending":
+        added = conn.execute(_ADD_OUTCOMES, (barrier_id, succeeded, pairs)).rowcount
+    if added < len(rows):
+        unknown = conn.execute(_FIRST_UNKNOWN, (barrier_id, pairs)).fetchone()
+        if unknown is not None:
+            _require_key(conn, barrier_id, unknown[0])
+    return max(added, 0)
+
+
 def _encode(
     barrier_id: str, completed: Mapping[str, Any] | None, failed: Mapping[str, Any] | None
 ) -> list[Outcome]:
@@ -283,6 +339,9 @@ def _encode(
     for succeeded, values, noun in ((1, completed, "result"), (0, failed, "error")):
         for key, value in (values or {}).items():
             key = str(key)
+            if type(value) in _json.PLAIN:  # always JSON-safe: no round trip to check
+                outcomes.append((key, succeeded, _json.encode(value)))
+                continue
             what = f"{noun} of key {key!r} in barrier {barrier_id!r}"
             outcomes.append((key, succeeded, _json.dumps(value, what, key=key)))
     return outcomes
