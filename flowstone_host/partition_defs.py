@@ -168,7 +168,7 @@ class PartitionsDef(ABC):
         shown = ", ".join(near) if near else "none"
         return ValidationError(
             f"No partition {text!r}: the partitions are {self.describe()} "
-            f"({self.count()} now); nearest: {shown}.",
+            f"({self.count()}{'' if self.bounded else ' now'}); nearest: {shown}.",
             details={"partition": text, "near": near},
         )
 

@@ -6,7 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import check, config_show, daemon_client, materialize, plugins, run, runs, schema, validate
+from . import (
+    check,
+    config_show,
+    daemon_client,
+    materialize,
+    partitions,
+    plugins,
+    run,
+    runs,
+    schema,
+    validate,
+)
 from .common import Command
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         daemon_client.register_reload,
         materialize.register,
         runs.register,
+        partitions.register,
     ):
         register(sub)
     return parser

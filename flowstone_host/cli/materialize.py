@@ -23,12 +23,27 @@ def register(sub: Subparsers) -> None:
             "process, on the host config's plugins. The run is recorded in the state folder\n"
             "(`flowstone-host runs`). If an unfinished run of the same assets and partitions\n"
             "exists (killed, or failed), it is resumed: finished scatter items are skipped.\n\n"
+            "Partitions: all of them by default (a page at a time), --partition P ...,\n"
+            "--partition-range FIRST..LAST, and/or --missing (a backfill of those not stored\n"
+            "yet); --concurrency N runs N partitions at once. A killed backfill started\n"
+            "again resumes: finished partitions are found stored and skipped.\n\n"
             "Exit codes: 0 the run succeeded, 1 it failed, 2 usage error."
         ),
     )
     parser.add_argument("assets", nargs="+", metavar="ASSET", help="asset names")
     parser.add_argument(
         "--partition", action="append", metavar="P", help="a partition (repeatable; default all)"
+    )
+    parser.add_argument(
+        "--partition-range",
+        metavar="A..B",
+        help="the partitions from A to B, both included (A.. or ..B: open)",
+    )
+    parser.add_argument(
+        "--missing", action="store_true", help="only the partitions not stored yet (backfill)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="partitions run at once"
     )
     parser.add_argument("--force", action="store_true", help="materialize stored assets again")
     parser.add_argument("--fresh", action="store_true", help="start a new run, never resume")
@@ -46,6 +61,16 @@ def _materialize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.partition and (args.partition_range or args.missing):
+        print(
+            "flowstone-host materialize: error: --partition excludes --partition-range and "
+            "--missing",
+            file=sys.stderr,
+        )
+        return 2
+    if args.concurrency < 1:
+        print("flowstone-host materialize: error: --concurrency is at least 1", file=sys.stderr)
+        return 2
     try:
         host = Host(host_config(args))
     except FlowStoneError as exc:
@@ -60,6 +85,9 @@ def _materialize(args: argparse.Namespace) -> int:
             host,
             args.assets,
             args.partition,
+            partition_range=args.partition_range,
+            missing=args.missing,
+            concurrency=args.concurrency,
             force=args.force,
             fresh=args.fresh,
             run_id=args.run_id,
@@ -77,7 +105,8 @@ def _materialize(args: argparse.Namespace) -> int:
 
 def _report(result: Any) -> int:
     if result.ok:
-        print(f"run {result.run_id} succeeded")
+        done = f" ({result.partitions} partition(s))" if result.partitions > 1 else ""
+        print(f"run {result.run_id} succeeded{done}")
         return 0
     error = result.error
     print(f"run {result.run_id} failed: [{error.code}] {error.message}", file=sys.stderr)
