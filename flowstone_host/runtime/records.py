@@ -378,6 +378,6 @@ def _run(row: Sequence[Any], steps: tuple[StepRecord, ...]) -> RunRecord:
 def _step(row: Sequence[Any]) -> StepRecord:
     asset, partition, status, started, finished, error, details = row
     parsed_error = None if error is None else json.loads(error)
-    return StepRecord(
-        asset, partition, status, started, finished, parsed_error, json.loads(details)
-    )
+    # Most steps (every plain one) carry no details: no parse for those.
+    parsed = {} if details == "{}" else json.loads(details)
+    return StepRecord(asset, partition, status, started, finished, parsed_error, parsed)
