@@ -81,7 +81,11 @@ def _definition_issues(item: Declared) -> Iterator[Issue]:
 
 
 def _is_window(spec: Mapping[str, Any]) -> bool:
-    return len(spec) == 1 and next(iter(spec)) in (DAILY, HOURLY)
+    """``{daily: {...}}`` or ``{hourly: {...}}``; ``{daily: [a, b]}`` is a dimension."""
+    if len(spec) != 1:
+        return False
+    ((unit, body),) = spec.items()
+    return unit in (DAILY, HOURLY) and isinstance(body, Mapping)
 
 
 def _window_issues(item: Declared, spec: Mapping[str, Any], path: FieldPath) -> Iterator[Issue]:
