@@ -5,9 +5,10 @@ For each batch the reader returns (read ahead a few batches at once, up to
 into the barrier in one call (``final=True`` only with the reader's last batch), skip keys
 that already have an outcome (a resumed run), then dispatch the rest in chunks to the
 executor, at most ``max_concurrency`` chunks at once. Outcomes are recorded with
-``record_outcomes`` in batches, by the dispatching thread between its waits: at most
-every :data:`RECORD_INTERVAL_S` (sooner when :data:`GROUP_ITEMS` of them wait, or when
-their failures may cross the threshold). The reader's checkpoint taken after a batch is saved
+``record_outcomes`` in batches, by the dispatching thread between its waits: once a reader
+batch of them waits (so a kill re-runs at most that much finished work), once they have
+waited :data:`RECORD_INTERVAL_S`, or at once when their failures may cross the threshold.
+The reader's checkpoint taken after a batch is saved
 with the barrier once every item of that batch and of all earlier ones has a recorded
 outcome, so a killed run resumes from it without losing an item, and skips the finished
 ones. At the tolerated-failure threshold the run stops dispatching, cancels what is
@@ -47,12 +48,10 @@ __all__ = ["run_chunk", "run_scatter"]
 _STOPPED: set[str] = set()
 #: Least time between two checkpoint saves; an older checkpoint only re-reads more.
 CHECKPOINT_INTERVAL_S = 0.2
-#: Longest time finished outcomes wait in memory before they are recorded (a kill loses at
-#: most their work, which a resumed run does again). Fewer, larger transactions: on a
-#: file-backed coordinator a commit costs far more than the rows it carries.
+#: Longest time finished outcomes wait in memory before they are recorded. At most one
+#: reader batch of them waits (a kill re-runs at most that much finished work).
 RECORD_INTERVAL_S = 0.1
-#: Items read ahead (in whole reader batches) whose keys are inserted in one call, and the
-#: most finished outcomes held before they are recorded (or one reader batch, if larger).
+#: Items read ahead (in whole reader batches) whose keys are inserted in one call.
 GROUP_ITEMS = 4096
 
 Chunk = list[tuple[str, Any]]
@@ -251,7 +250,7 @@ class _Dispatch:
         enough, or when their failures may cross the threshold (so a stop is as prompt as
         if every outcome were recorded at once). The last ones are recorded when the loop
         ends."""
-        if self.buffered >= max(GROUP_ITEMS, self.spec.batch_size):
+        if self.buffered >= self.spec.batch_size:
             return True
         if self.buffered_failed and threshold_exceeded(
             self.failed + self.buffered_failed,
