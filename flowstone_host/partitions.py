@@ -115,7 +115,9 @@ def _encode_text(text: str) -> str:
 
 def _encode_datetime(value: dt.datetime) -> str:
     suffix = ""
-    if value.utcoffset() is not None:
+    if value.tzinfo is dt.UTC:  # the common aware case (hourly partitions): no clock changes
+        value, suffix = value.replace(tzinfo=None), "Z"
+    elif value.utcoffset() is not None:
         if value.replace(fold=1 - value.fold).utcoffset() != value.utcoffset():
             raise ValidationError(
                 f"Partition {value!r} is at an ambiguous or skipped local time (a clock "
@@ -127,10 +129,13 @@ def _encode_datetime(value: dt.datetime) -> str:
         except OverflowError:
             raise ValidationError(f"Partition {value!r} is out of range in UTC.") from None
         suffix = "Z"
-    text = value.strftime("%Y-%m-%dT%H.%M.%S")
+    text = (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}.{value.minute:02d}.{value.second:02d}"
+    )
     if value.microsecond:
         text += f".{value.microsecond:06d}"
-    return f"{value.year:04d}{text[text.index('-') :]}{suffix}"
+    return text + suffix
 
 
 def parse_partition_key(key: str) -> Any:
