@@ -19,11 +19,13 @@ client side is :mod:`.client`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 import time
 
+import anyio.to_thread
 import uvicorn
 
 from ..errors import Unavailable
@@ -120,7 +122,10 @@ class AdminServer:
         self._bound = (str(host), int(port))
         self._server = uvicorn.Server(self._config())
         self._thread = threading.Thread(
-            target=self._server.run, args=([sock],), name="flowstone-admin-api", daemon=True
+            target=asyncio.run,
+            args=(_serve(self._server, sock),),
+            name="flowstone-admin-api",
+            daemon=True,
         )
         self._thread.start()
         self._wait_started(sock)
@@ -129,7 +134,8 @@ class AdminServer:
             "Admin API listening on %s (bound to %s)",
             self.url,
             address,
-            extra={"admin_url": self.url, "admin_address": address},
+            # not "admin_url": the runner's "running" line carries it, once the host is up
+            extra={"admin_address": address},
         )
         if self._token is None and not is_loopback(str(host)):
             log.warning(
@@ -215,6 +221,14 @@ class AdminServer:
                 sock.close()
                 raise Unavailable("The admin API did not start; see the log for why.")
             time.sleep(0.005)
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Serve on ``sock`` until ``server.should_exit``, in this thread's own event loop."""
+    # The first worker-thread call loads anyio's backend and starts a thread: do it before
+    # the server counts as started, not in the first /status (100 ms and more).
+    await anyio.to_thread.run_sync(lambda: None)
+    await server.serve([sock])
 
 
 def _quiet_uvicorn() -> None:
