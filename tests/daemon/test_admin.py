@@ -329,3 +329,11 @@ def test_parse_listen_and_local_url() -> None:
     for bad in ("8787", ":8787", "host:", "host:port", "host:65536", "host:+1"):
         with pytest.raises(ConfigError, match="not 'host:port'"):
             parse_listen(bad)
+
+
+def test_every_answer_names_the_server_without_a_version(server: AdminServer) -> None:
+    """``flowstone-host status`` checks the Server header to know it reached the admin API."""
+    assert call(server, "GET", "/healthz")[1]["Server"] == "flowstone-host"
+    assert call(server, "GET", "/nope")[1]["Server"] == "flowstone-host"
+    head = raw(server, b"GET\r\n\r\n").partition(b"\r\n\r\n")[0].lower()
+    assert b"\r\nserver: flowstone-host\r\n" in head
