@@ -9,6 +9,7 @@ import pytest
 from manifest_helpers import BAD, REPO
 
 from flowstone_host.loading.catalog import installed
+from flowstone_host.manifest import yaml_reader
 from flowstone_host.manifest.issues import Issue
 from flowstone_host.manifest.validate import validate_paths
 from flowstone_host.manifest.yaml_reader import read_file, read_text
@@ -22,10 +23,15 @@ def _only_issue(path: Path) -> tuple[str, str]:
     return issues[0].code, issues[0].message
 
 
+#: A hang guard, not a speed target (those are in bench/): hostile input is refused by a
+#: bound on work (nodes, documents, bytes), which each test checks by its issue code.
+HANG_S = 20.0
+
+
 def _issues(path: Path) -> tuple[Issue, ...]:
     start = time.perf_counter()
     report = validate_paths([path], environ={}, catalog=installed())
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < HANG_S
     assert not report.ok
     return report.issues
 
@@ -62,20 +68,25 @@ def test_python_tags_are_refused_before_anything_is_built(tmp_path: Path) -> Non
         assert _only_issue(path)[0] == "yaml.tag"
 
 
-def test_billion_laughs_is_refused_in_milliseconds() -> None:
+def test_billion_laughs_is_refused_by_the_node_budget() -> None:
     start = time.perf_counter()
     result = read_file(BAD / "yaml-billion-laughs.yaml")
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < HANG_S
     assert [i.code for i in result.issues] == ["yaml.too_many_nodes"]
 
 
-def test_a_50_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+def test_a_50_mb_file_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "huge.yaml"
     with path.open("wb") as stream:
-        stream.truncate(50 * 1024 * 1024)  # sparse: refusing it must not read it
-    start = time.perf_counter()
+        stream.truncate(50 * 1024 * 1024)  # sparse
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the oversized file was opened")
+
+    monkeypatch.setattr(yaml_reader, "open", never, raising=False)
     code, message = _only_issue(path)
-    assert time.perf_counter() - start < 0.2
     assert code == "io.too_large"
     assert "Split it into several manifest files" in message
 
@@ -144,7 +155,7 @@ def test_every_yaml_test_suite_case_gives_a_clean_error() -> None:
             assert issue.position.line >= 1 and issue.position.column >= 1
             assert issue.code.split(".")[0] in {"io", "yaml", "shape", "env", "ref", "plugin"}
             assert "Traceback" not in issue.message
-    assert time.perf_counter() - start < 20
+    assert time.perf_counter() - start < 10 * HANG_S
 
 
 def test_a_bad_byte_after_a_byte_order_mark_is_located_right() -> None:
