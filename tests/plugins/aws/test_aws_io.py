@@ -213,7 +213,7 @@ def test_duckdb_reads_the_partition_column(tmp_path: Path) -> None:
     io.store("sales", _sales(3), "2024-01-01")
     rows = duckdb.sql(
         f"SELECT partition, count(*) FROM read_parquet('{tmp_path}/sales/*/*.parquet', "
-        "hive_partitioning = true) GROUP BY partition"
+        "hive_partitioning = true, hive_types_autocast = false) GROUP BY partition"
     ).fetchall()
     assert rows == [("2024-01-01", 3)]
 
