@@ -6,6 +6,8 @@
 - ``GET /metrics``: the Prometheus text format, from the host's own registry.
 - ``POST /reload``: 200 with the report when its ``ok`` is true; 409 with the report when
   it is false (the reload ran and failed); 500 when the host raised instead of reporting.
+- ``POST /runs``, ``GET /runs``, ``GET /runs/{id}``, ``POST /runs/{id}/cancel``: runs of
+  the daemon (:mod:`.runs_api`), when the server is given ``runs``.
 
 ``HEAD`` works wherever ``GET`` does. Every error answer is JSON,
 ``{"error": FlowStoneError.to_dict()}``. The server is uvicorn (HTTP/1.1 by h11) running a
@@ -32,7 +34,9 @@ from ..errors import Unavailable
 from .address import local_url, parse_listen
 from .admin_guard import MAX_BODY_BYTES, AdminGuard, GuardOptions, is_loopback
 from .admin_http import SERVER_NAME, AdminConfig
-from .admin_routes import RELOAD_TRIGGER, HostAPI, ReloadOutcome, build_app
+from .admin_routes import RELOAD_TRIGGER, ROUTES, HostAPI, ReloadOutcome, build_app
+from .runs import RunsAPI
+from .runs_api import RUN_ROUTES
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -66,6 +70,7 @@ class AdminServer:
             waiting for its request head (or is closed when none is).
         max_requests: Requests other than ``/healthz`` and ``/readyz`` served at once.
         backlog: Connections the kernel queues before they are accepted.
+        runs: The runs the ``/runs`` endpoints start and show; without it they answer 501.
 
     Raises:
         ConfigError: ``listen`` is malformed.
@@ -82,8 +87,10 @@ class AdminServer:
         max_connections: int = 512,
         max_requests: int = 16,
         backlog: int = 2048,
+        runs: RunsAPI | None = None,
     ) -> None:
         self._api = host_api
+        self._runs = runs
         self._bind = parse_listen(listen)
         self._token = token or None
         self._timeouts = (request_timeout, reload_timeout)
@@ -193,7 +200,7 @@ class AdminServer:
         )
         _quiet_uvicorn()
         return AdminConfig(
-            AdminGuard(build_app(self._api), options),
+            AdminGuard(build_app(self._api, [*ROUTES, *RUN_ROUTES], self._runs), options),
             head_timeout=request_timeout,
             max_connections=max_connections,
             loop="asyncio",

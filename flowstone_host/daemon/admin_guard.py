@@ -8,8 +8,9 @@ cross-site ``POST``); a ``POST`` needs ``Authorization: Bearer <token>`` when a 
 (:data:`~.admin_routes.PROBES`) are then answered at once; other requests share a budget of
 ``max_requests`` in flight, so a flood of them cannot starve the probes. Each request has a
 whole-request deadline, ``request_timeout`` (longer for ``slow_paths``, but never for reading
-the body): past it the answer is 408 when the client was still sending, 503 when the host
-was still working. Refusals close the connection.
+the body; shorter for :data:`QUICK_PATHS`, which answer at once): past it the answer is
+408 when the client was still sending, 503 when the host was still working. Refusals close
+the connection.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import PermissionDenied, Timeout, Unavailable, ValidationError
 from .admin_routes import PROBES, error_response
 
-__all__ = ["MAX_BODY_BYTES", "AdminGuard", "GuardOptions", "is_loopback"]
+__all__ = ["MAX_BODY_BYTES", "QUICK_PATHS", "AdminGuard", "GuardOptions", "is_loopback"]
 
 MAX_BODY_BYTES = 64 * 1024
+#: Paths that answer at once, and their deadline when shorter than ``request_timeout``:
+#: ``POST /runs`` starts a run and returns (the run goes on past the answer).
+QUICK_PATHS: Mapping[str, float] = {"/runs": 5.0}
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LOCAL_NAMES = frozenset({"localhost"})
@@ -78,9 +82,7 @@ class AdminGuard:
         path = scope["path"]
         exchange = _Exchange(receive, send)
         try:
-            async with asyncio.timeout(
-                self.options.slow_paths.get(path, self.options.request_timeout)
-            ):
+            async with asyncio.timeout(self._deadline(path)):
                 async with asyncio.timeout(self.options.request_timeout):  # slow paths too
                     await exchange.read_body()
                 if path in PROBES:
@@ -101,7 +103,7 @@ class AdminGuard:
             return error_response(
                 408, Timeout(f"The request was not sent within {limit:g} s."), _CLOSE
             )
-        limit = self.options.slow_paths.get(path, self.options.request_timeout)
+        limit = self._deadline(path)
         return error_response(
             503,
             Unavailable(
@@ -110,6 +112,10 @@ class AdminGuard:
             ),
             _CLOSE,
         )
+
+    def _deadline(self, path: str) -> float:
+        limit = self.options.slow_paths.get(path, self.options.request_timeout)
+        return min(limit, QUICK_PATHS.get(path, limit))
 
     def _refusal(self, scope: Scope) -> Response | None:
         method, headers = scope["method"], Headers(scope=scope)

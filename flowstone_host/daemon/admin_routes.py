@@ -1,7 +1,8 @@
 """The admin API's endpoints and its route table, as a Starlette application.
 
-The route table (:data:`ROUTES`) is a list of Starlette routes; later endpoints (the runs:
-``POST /runs``, ``GET /runs/{id}``, ...) are added to it the same way. An endpoint reads the
+The route table (:data:`ROUTES`) is a list of Starlette routes; the runs endpoints
+(``POST /runs``, ``GET /runs/{id}``, ...) are :data:`.runs_api.RUN_ROUTES`, served with
+them by :class:`~.admin.AdminServer`, and read ``request.app.state.runs``. An endpoint reads the
 host from ``request.app.state.host``; one that may block (anything but the probes) calls it
 through :func:`host_call`, which runs it in a worker thread, so the event loop, and with it
 ``/healthz``, is never held up. Every error answer is JSON, ``{"error": FlowStoneError.to_dict()}``.
@@ -215,12 +216,14 @@ async def _failure(request: Request, exc: Exception) -> Response:
     return error_response(500, normalize(exc))
 
 
-def build_app(api: HostAPI, routes: list[BaseRoute] = ROUTES) -> Starlette:
-    """Return the Starlette application serving ``routes`` for ``api``."""
+def build_app(api: HostAPI, routes: list[BaseRoute] = ROUTES, runs: Any = None) -> Starlette:
+    """Return the Starlette application serving ``routes`` for ``api`` (and ``runs``, the
+    :class:`~.runs.RunsAPI` the ``/runs`` endpoints use, if any)."""
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _failure},
     )
     app.router.redirect_slashes = False  # "/status/" is not "/status": 404, not a redirect
     app.state.host = api
+    app.state.runs = runs
     return app

@@ -21,6 +21,7 @@ from ..loading.isolation.process import kill_all, sweep_orphans
 from ..manifest.host_config import HostConfig
 from .address_file import remove_address, write_address
 from .admin import AdminServer
+from .runs import DaemonRuns
 from .watcher import ManifestWatcher
 
 __all__ = ["Daemon"]
@@ -50,7 +51,10 @@ class Daemon:
             rescan_interval_s=config.reload.rescan_interval_s or None,
         )
         self.host.watch_with(self.watcher)
-        self.admin = AdminServer(self.host, self._listen, config.admin.token or None)
+        self.runs = DaemonRuns(self.host)  # POST /runs: runs on this host's leased snapshots
+        self.admin = AdminServer(
+            self.host, self._listen, config.admin.token or None, runs=self.runs
+        )
         self._address: Path | None = None  # state_dir/daemon.json, while the API listens
 
     def run(self) -> int:
@@ -90,6 +94,7 @@ class Daemon:
         )
         self.watcher.stop()
         drained = self.host.stop()
+        self.runs.close()  # runs past the grace are asked to stop; resuming them continues
         if self._address is not None:
             remove_address(self._address)
         self.admin.stop()

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import FlowStoneError
 
-__all__ = ["BranchFailed", "RunFailure", "ThresholdExceeded"]
+__all__ = ["BranchFailed", "Cancelled", "RunFailure", "ThresholdExceeded"]
 
 
 class RunFailure(FlowStoneError):
@@ -29,3 +29,10 @@ class BranchFailed(RunFailure):
     """A required branch of a parallel asset failed."""
 
     code = "branch_failed"
+
+
+class Cancelled(RunFailure):
+    """The run was asked to stop (``POST /runs/{id}/cancel``); it stopped between steps or
+    between scatter batches. Its record says ``cancelled``; resuming it continues."""
+
+    code = "cancelled"

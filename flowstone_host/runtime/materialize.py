@@ -34,6 +34,7 @@ from ..manifest.host_config import HostConfig
 from ..partitions import partition_key
 from ..registry import Snapshot
 from . import partitioning
+from .failures import Cancelled
 from .plan import Step, plan
 from .progress import Progress
 from .records import RunRecord, RunRecords, RunStatus
@@ -64,7 +65,7 @@ class RunResult:
 
     Attributes:
         run_id: The run.
-        status: ``succeeded`` or ``failed``.
+        status: ``succeeded``, ``failed`` or ``cancelled``.
         resumed: Whether an earlier attempt of this run existed.
         error: The normalized error of a failed run.
         record: The run's durable record, with its steps (without them when this attempt
@@ -99,6 +100,7 @@ def materialize(
     state_dir: str | os.PathLike[str] | None = None,
     callables: CallablePolicy | None = None,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Materialize ``assets`` (at ``partitions``, or all of theirs) and what they read.
 
@@ -120,6 +122,8 @@ def materialize(
         callables: The policy callables are resolved under (default: the host's; with a
             snapshot, one that allows nothing named by string).
         progress: Told what happens.
+        cancel: Set it to stop the run: it stops before its next step or scatter batch
+            and is recorded ``cancelled`` (resuming it continues where it stopped).
 
     Returns:
         The run's result; a failed run is a result too, never an exception.
@@ -151,6 +155,7 @@ def materialize(
                 records,
                 progress or Progress(),
                 force,
+                cancelled=cancel or threading.Event(),
             )
             return _execute(run, request, resumed, record.attempts, concurrency)
         finally:
@@ -263,6 +268,8 @@ def _execute(
         error = normalize(exc)
     backfill.flush()
     status: RunStatus = "succeeded" if error is None else "failed"
+    if isinstance(error, Cancelled):
+        status = "cancelled"
     run.records.finish(run.run_id, status, error)
     record = run.records.get(run.run_id, steps=backfill.count <= RESULT_STEPS)
     return RunResult(run.run_id, status, resumed, error, record, backfill.count)
@@ -356,6 +363,7 @@ class _Backfill:
                 self.run.records,
                 self.run.progress,
                 self.run.force,
+                cancelled=self.run.cancelled,
             )
             self._local.run = run
             with self._lock:

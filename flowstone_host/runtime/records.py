@@ -260,6 +260,59 @@ class RunRecords:
         )
         return None if row is None else self.get(row[0])
 
+    def page(
+        self,
+        *,
+        limit: int = 20,
+        after: str | None = None,
+        status: str | None = None,
+        asset: str | None = None,
+    ) -> list[RunRecord]:
+        """Return up to ``limit`` runs older than run ``after``, newest first, without their
+        steps; only those with ``status`` and/or targeting ``asset`` when given.
+
+        Raises:
+            NotFound: no run ``after``.
+        """
+        where, params = [], []
+        if after is not None:
+            cursor = self.get(after, steps=False)
+            where.append("(created_at < ? OR (created_at = ? AND run_id < ?))")
+            params += [cursor.created_at, cursor.created_at, cursor.run_id]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if asset is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(runs.assets) WHERE value = ?)")
+            params.append(asset)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        rows = self._conn().execute(sql, (*params, limit)).fetchall()
+        return [_run(row, ()) for row in rows]
+
+    def step_counts(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Return how many steps of run ``run_id`` have each status, by asset."""
+        rows = self._conn().execute(
+            "SELECT asset, status, COUNT(*) FROM steps WHERE run_id = ? GROUP BY asset, status",
+            (run_id,),
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for asset, status, count in rows:
+            counts.setdefault(asset, {})[status] = count
+        return counts
+
+    def steps(self, run_id: str, *, limit: int, offset: int = 0) -> list[StepRecord]:
+        """Return up to ``limit`` steps of run ``run_id`` from ``offset``, in the order
+        :meth:`get` lists them."""
+        rows = self._conn().execute(
+            "SELECT asset, partition, status, started_at, finished_at, error, details "
+            "FROM steps WHERE run_id = ? ORDER BY COALESCE(started_at, 0), asset, partition "
+            "LIMIT ? OFFSET ?",
+            (run_id, limit, offset),
+        )
+        return [_step(row) for row in rows]
+
     def list(self, limit: int = 20) -> list[RunRecord]:
         """Return the newest ``limit`` runs, newest first, without their steps."""
         rows = (

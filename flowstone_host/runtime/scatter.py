@@ -37,7 +37,7 @@ from ..partitions import partition_key
 from ..registry import Entry
 from ..telemetry import listening, span
 from .context import RunContext
-from .failures import ThresholdExceeded
+from .failures import Cancelled, ThresholdExceeded
 from .keys import scatter_key
 from .spans import SCATTER_ITEM, metadata
 from .steps import Run
@@ -221,6 +221,9 @@ class _Dispatch:
 
     def _step(self) -> bool:
         """Dispatch what may run, wait for one outcome, record; false when all is done."""
+        if self.run.cancelled.is_set():  # between batches: record what finished, then stop
+            self._flush(force_checkpoint=True)
+            raise Cancelled(f"Run {self.run.run_id!r} was cancelled.", run_id=self.run.run_id)
         while len(self.in_flight) < self.spec.max_concurrency:
             if not self.ready and not self.reader_done:
                 self._read()

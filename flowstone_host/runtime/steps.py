@@ -9,6 +9,7 @@ step runs in a ``materialize`` span.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from ..registry import Entry, Snapshot
 from ..telemetry import listening
 from . import partitioning
 from .context import RunContext
+from .failures import Cancelled
 from .plan import Step, plan
 from .progress import Progress
 from .records import RunRecords
@@ -67,6 +69,8 @@ class Run:
     # and a resumed run then finds their outputs stored and reuses them.
     _pending: list[tuple[str, str, str, float, float]] = field(default_factory=list)
     _flushed_at: float = field(default_factory=time.monotonic)
+    # Set to stop the run: checked before each step and between scatter batches.
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     def flush(self) -> None:
         """Write the buffered plain-step records."""
@@ -106,6 +110,8 @@ class Run:
         key = partition_key(partition)
         if (asset.name, key) in self.finished:
             return
+        if self.cancelled.is_set():
+            raise Cancelled(f"Run {self.run_id!r} was cancelled.", run_id=self.run_id)
         started = time.time()
         if self._reusable(asset, partition, key):
             self._buffer(asset, key, "reused", started)
@@ -125,8 +131,9 @@ class Run:
         except Exception as exc:
             error = normalize(exc)
             self.flush()
-            self.records.step_finished(self.run_id, asset.name, key, "failed", error)
-            self.progress.step_finished(asset.name, partition, "failed")
+            status = "cancelled" if isinstance(error, Cancelled) else "failed"
+            self.records.step_finished(self.run_id, asset.name, key, status, error)
+            self.progress.step_finished(asset.name, partition, status)
             raise error from (None if error is exc else exc)
         if plain:
             self._buffer(asset, key, "succeeded", started)
