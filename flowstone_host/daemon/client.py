@@ -6,6 +6,7 @@ import http.client
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,17 +83,21 @@ class AdminClient:
         """
         return self._request("GET", path)
 
-    def post(self, path: str) -> AdminReply:
-        """``POST path`` with the token and return the answer, whatever its status.
+    def post(self, path: str, body: Mapping[str, Any] | None = None) -> AdminReply:
+        """``POST path`` with the token (and ``body`` as JSON) and return the answer,
+        whatever its status.
 
         Raises:
             Unavailable: Nothing answers at the URL, or what answers is not the admin API.
             Timeout: The daemon did not answer in time.
         """
-        return self._request("POST", path)
+        return self._request("POST", path, body)
 
-    def _request(self, method: str, path: str) -> AdminReply:
-        request = urllib.request.Request(self.url + path, method=method)
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> AdminReply:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         if method == "POST" and self._token:
             request.add_header("Authorization", f"Bearer {self._token}")
         try:
