@@ -19,6 +19,7 @@ the dispatch of new ones; those in flight finish, and the run fails with its err
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import uuid
@@ -38,7 +39,7 @@ from .failures import Cancelled
 from .plan import Step, plan
 from .progress import Progress
 from .records import RunRecord, RunRecords, RunStatus
-from .steps import Run
+from .steps import NONE_KEY, Run
 
 __all__ = ["PAGE", "RESULT_STEPS", "Leasing", "RunResult", "materialize"]
 
@@ -271,8 +272,19 @@ def _execute(
     if isinstance(error, Cancelled):
         status = "cancelled"
     run.records.finish(run.run_id, status, error)
-    record = run.records.get(run.run_id, steps=backfill.count <= RESULT_STEPS)
-    return RunResult(run.run_id, status, resumed, error, record, backfill.count)
+    return RunResult(
+        run.run_id, status, resumed, error, _record(run, backfill, resumed), backfill.count
+    )
+
+
+def _record(run: Run, backfill: _Backfill, resumed: bool) -> RunRecord:
+    """Return the run's record; the steps a fresh run wrote alone as it wrote them."""
+    if backfill.count > RESULT_STEPS:
+        return run.records.get(run.run_id, steps=False)
+    steps = None if resumed or backfill.workers else run.written()
+    if steps is None:
+        return run.records.get(run.run_id)
+    return dataclasses.replace(run.records.get(run.run_id, steps=False), steps=steps)
 
 
 def _stream(
@@ -340,8 +352,8 @@ class _Backfill:
         """Run what the page's partitions share; return the rest, grouped by partition."""
         self.count += len(page)
         steps = plan(self.run.snapshot.assets, page)
-        owned = {partition_key(p) for _, p in page}
-        keyed = [(name, p, partition_key(p)) for name, p in steps]
+        owned = {_key(p) for _, p in page}
+        keyed = [(name, p, _key(p)) for name, p in steps]
         cut = 1 + max((i for i, (_, _, key) in enumerate(keyed) if key not in owned), default=-1)
         shared = [(name, key) for name, _, key in keyed[:cut]]
         if any(step not in self.run.finished for step in shared):
@@ -378,12 +390,16 @@ class _Backfill:
                 run.step(assets.resolve(name), partition)
         finally:
             if forget:
-                run.finished.difference_update((n, partition_key(p)) for n, p in group)
+                run.finished.difference_update((n, _key(p)) for n, p in group)
 
     def flush(self) -> None:
         """Write every buffered step record, the workers' too."""
         for run in [self.run, *self.workers]:
             run.flush()
+
+
+def _key(partition: Any) -> str:
+    return NONE_KEY if partition is None else partition_key(partition)
 
 
 def _settle(

@@ -28,20 +28,31 @@ def plan(graph: AssetGraph, targets: Iterable[Step]) -> list[Step]:
         NotFound: a target names no asset.
     """
     wanted: dict[str, dict[str, Any]] = {}
+    none_key = partition_key(None)
     stack = [(graph.resolve(name).name, partition) for name, partition in targets]
     while stack:
         name, partition = stack.pop()
-        by_key = wanted.setdefault(name, {})
-        key = partition_key(partition)
+        by_key = wanted.get(name)
+        if by_key is None:
+            by_key = wanted[name] = {}
+        key = none_key if partition is None else partition_key(partition)
         if key in by_key:
             continue
         by_key[key] = partition
         for dep in graph.resolve(name).deps:
             dep_asset = graph.resolve(dep)
-            stack.extend((dep, p) for p in partitioning.reads(dep_asset, partition))
-    return [
-        (name, partition)
-        for name in graph.order
-        if name in wanted
-        for _, partition in sorted(wanted[name].items())
-    ]
+            if dep_asset.partitions is None:  # read at None: the common case
+                stack.append((dep, None))
+            else:
+                stack.extend((dep, p) for p in partitioning.reads(dep_asset, partition))
+    steps: list[Step] = []
+    for name in graph.order:
+        by_key = wanted.get(name)
+        if by_key is None:
+            continue
+        if len(by_key) == 1:  # nothing to sort
+            (partition,) = by_key.values()
+            steps.append((name, partition))
+        else:
+            steps.extend((name, partition) for _, partition in sorted(by_key.items()))
+    return steps

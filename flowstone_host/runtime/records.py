@@ -5,10 +5,18 @@ timeout; every write is one ``BEGIN IMMEDIATE`` transaction, so several processe
 ``materialize`` and a ``runs`` listing, or two materializations) share it safely.
 ``runs`` has one row per run; ``steps`` one row per ``(run, asset, partition)`` with its
 outcome and details (scatter counts, a parallel execution id, a routing decision).
+
+Connections outlive a :class:`RunRecords`: :meth:`RunRecords.close` hands them to a small
+per-process pool (:class:`_Pool`, keyed by the file's path and checked against its inode)
+that the next :class:`RunRecords` of the same file takes them from. The last connection of
+a WAL database to close checkpoints it and deletes the WAL, and the next open recreates it:
+four ``fdatasync`` calls per run that the pool spares. Pooled connections are closed at
+exit (which checkpoints), and are never used in a forked child.
 """
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import json
 import os
@@ -16,7 +24,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +32,7 @@ from typing import Any, Literal
 
 from ..errors import FlowStoneError, NotFound, StorageError
 
-__all__ = ["RunRecord", "RunRecords", "RunStatus", "StepRecord"]
+__all__ = ["RunRecord", "RunRecords", "RunStatus", "StepRecord", "plain_steps"]
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 
@@ -39,6 +47,9 @@ _SCHEMA = (
     "partition TEXT NOT NULL, status TEXT NOT NULL, started_at REAL, finished_at REAL, "
     "error TEXT, details TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, asset, partition))",
 )
+#: The WAL is truncated back to this size when it is checkpointed (it is reused, not
+#: deleted, while a pooled connection keeps it open).
+_JOURNAL_SIZE_LIMIT = 4 << 20
 _RUN_COLUMNS = (
     "run_id, status, assets, partitions, user, host, pid, created_at, updated_at, "
     "finished_at, attempts, error"
@@ -108,6 +119,75 @@ def what_key(assets: Sequence[str], partitions: Sequence[str] | None) -> str:
     return json.dumps([sorted(assets), parts], separators=(",", ":"))
 
 
+class _Pool:
+    """Idle connections to run records files, newest last, at most :attr:`size` of them.
+
+    A connection is taken back only for the file it was opened on: the same path and the
+    same ``(device, inode)`` (a state folder deleted and made again is another file).
+    """
+
+    size = 8
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[tuple[str, tuple[int, int], sqlite3.Connection]] = []
+        self._pid = os.getpid()
+
+    def take(self, path: str) -> tuple[sqlite3.Connection, tuple[int, int]] | None:
+        """Return an idle connection to ``path`` and the file's identity, or ``None``."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        ident = (stat.st_dev, stat.st_ino)
+        stale: list[sqlite3.Connection] = []
+        found = None
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours
+                _ABANDONED.extend(self._idle)  # nor to close: that could checkpoint its WAL
+                self._idle, self._pid = [], os.getpid()
+            for i in range(len(self._idle) - 1, -1, -1):
+                held, held_ident, conn = self._idle[i]
+                if held != path:
+                    continue
+                del self._idle[i]
+                if held_ident == ident and found is None:
+                    found = (conn, ident)
+                else:
+                    stale.append(conn)
+        for conn in stale:
+            conn.close()
+        return found
+
+    def give(self, path: str, ident: tuple[int, int], conn: sqlite3.Connection) -> None:
+        """Keep ``conn`` for the next :meth:`take` of ``path`` (close it when it cannot be)."""
+        evicted: list[sqlite3.Connection] = []
+        with self._lock:
+            if conn.in_transaction or self._pid != os.getpid():
+                evicted.append(conn)
+            else:
+                self._idle.append((path, ident, conn))
+                while len(self._idle) > self.size:
+                    evicted.append(self._idle.pop(0)[2])
+        for old in evicted:
+            old.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            mine = self._pid == os.getpid()
+        if mine:
+            for _, _, conn in idle:
+                conn.close()
+
+
+_POOL = _Pool()
+#: Pooled connections a forked child inherited: kept, never used nor closed.
+_ABANDONED: list[tuple[str, tuple[int, int], sqlite3.Connection]] = []
+atexit.register(_POOL.close)
+
+
 class RunRecords:
     """The run records of one state folder.
 
@@ -119,13 +199,15 @@ class RunRecords:
     def __init__(self, path: str | os.PathLike[str], busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path)
         self._timeout_s = busy_timeout_ms / 1000
+        self._key = os.path.abspath(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: list[sqlite3.Connection] = []
+        self._open: list[tuple[tuple[int, int], sqlite3.Connection]] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._write() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        if self._connect():  # a new connection; a pooled one's file has the schema already
+            with self._write() as conn:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
 
     @classmethod
     def in_state_dir(cls, state_dir: str | os.PathLike[str]) -> RunRecords:
@@ -137,16 +219,28 @@ class RunRecords:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            self._connect()
+            conn = self._local.conn
+        return conn
+
+    def _connect(self) -> bool:
+        """Give this thread a connection, pooled or new; return whether it is new."""
+        pooled = _POOL.take(self._key)
+        fresh = pooled is None
+        if pooled is None:
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._open.append(conn)
-        return conn
+            conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
+            stat = os.stat(self.path)
+            pooled = (conn, (stat.st_dev, stat.st_ino))
+        self._local.conn = pooled[0]
+        with self._lock:
+            self._open.append((pooled[1], pooled[0]))
+        return fresh
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -165,12 +259,13 @@ class RunRecords:
             ) from exc
 
     def close(self) -> None:
-        """Close every connection."""
+        """Release every connection: each is kept open in this process for the next
+        :class:`RunRecords` of the same file (see :class:`_Pool`)."""
         with self._lock:
             conns, self._open = self._open, []
-        for conn in conns:
-            conn.close()
         self._local = threading.local()
+        for ident, conn in conns:
+            _POOL.give(self._key, ident, conn)
 
     # -- runs --------------------------------------------------------------------------
 
@@ -395,6 +490,21 @@ class RunRecords:
             .fetchone()
         )
         return None if row is None else _step(row)
+
+
+def plain_steps(rows: Iterable[tuple[str, str, str, float, float]]) -> tuple[StepRecord, ...]:
+    """Return the records :meth:`RunRecords.steps_finished` leaves for ``rows`` (written in
+    this order to a run without other step records), in the order :meth:`RunRecords.get`
+    lists them: a step written again keeps its first start and takes the last outcome."""
+    by_step: dict[tuple[str, str], StepRecord] = {}
+    for asset, partition, status, started, finished in rows:
+        old = by_step.get((asset, partition))
+        if old is not None:
+            started = old.started_at if old.started_at is not None else started
+        by_step[asset, partition] = StepRecord(asset, partition, status, started, finished)
+    found = list(by_step.values())
+    found.sort(key=lambda s: (s.started_at or 0, s.asset, s.partition))
+    return tuple(found)
 
 
 def _dump(value: Any) -> str:

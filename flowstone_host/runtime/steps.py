@@ -28,12 +28,17 @@ from .context import RunContext
 from .failures import Cancelled
 from .plan import Step, plan
 from .progress import Progress
-from .records import RunRecords
+from .records import RunRecords, StepRecord, plain_steps
 from .spans import IO_LOAD, IO_STORE, MATERIALIZE, metadata, traced
 
 __all__ = ["Run"]
 
 _DONE = frozenset({"succeeded", "reused"})
+#: The key of ``None`` (an unpartitioned step: the common case, so computed once).
+NONE_KEY = partition_key(None)
+#: The options an IO manager gets for an asset without ``io_config`` (never mutated:
+#: it is passed as ``**opts``, which copies it).
+_NO_OPTS: dict[str, Any] = {}
 #: Longest time a plain step's record waits in memory before it is written.
 FLUSH_S = 0.5
 
@@ -63,12 +68,16 @@ class Run:
     # Per asset name: its IO manager entry and thawed config (the snapshot is leased for
     # the run, so neither changes during it).
     _io_by_asset: dict[str, tuple[Entry, Mapping[str, Any], Asset]] = field(default_factory=dict)
+    _io_entries: dict[str, Entry] = field(default_factory=dict)
     _resources: Mapping[str, Any] | None = None
     # Plain steps that succeeded or were reused, written in one transaction at most every
     # FLUSH_S and before anything else is recorded: a kill loses at most their records,
     # and a resumed run then finds their outputs stored and reuses them.
     _pending: list[tuple[str, str, str, float, float]] = field(default_factory=list)
     _flushed_at: float = field(default_factory=time.monotonic)
+    # What flush() wrote, batch by batch, while only plain steps were recorded: a fresh
+    # run's result lists them without reading them back (see written()).
+    _written: list[list[tuple[str, str, str, float, float]]] | None = field(default_factory=list)
     # Set to stop the run: checked before each step and between scatter batches.
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -76,7 +85,17 @@ class Run:
         """Write the buffered plain-step records."""
         pending, self._pending = self._pending, []
         self.records.steps_finished(self.run_id, pending)
+        if self._written is not None and pending:
+            self._written.append(pending)
         self._flushed_at = time.monotonic()
+
+    def written(self) -> tuple[StepRecord, ...] | None:
+        """Return the step records this object wrote, as the run records list them when
+        no other process wrote to this run: ``None`` once it wrote other records than
+        plain steps' outcomes (a failure, a scatter's, parallel's or routing's)."""
+        if self._written is None:
+            return None
+        return plain_steps(row for batch in self._written for row in batch)
 
     def _buffer(self, asset: Asset, key: str, status: str, started: float) -> None:
         self._pending.append((asset.name, key, status, started, time.time()))
@@ -107,7 +126,7 @@ class Run:
 
     def step(self, asset: Asset, partition: Any) -> None:
         """Materialize ``(asset, partition)`` unless it may be reused."""
-        key = partition_key(partition)
+        key = NONE_KEY if partition is None else partition_key(partition)
         if (asset.name, key) in self.finished:
             return
         if self.cancelled.is_set():
@@ -120,17 +139,21 @@ class Run:
         plain = asset.scatter is None and asset.parallel is None and asset.routing is None
         if not plain:  # their modules record details as they go
             self.flush()
+            self._written = None
             self.records.step_started(self.run_id, asset.name, key)
         self.progress.step_started(asset.name, partition)
         try:
             if listening(MATERIALIZE):
                 with traced(MATERIALIZE, metadata(self.run_id, asset.name, partition)):
                     self.store(asset, partition, self._compute(asset, partition))
+            elif plain and not (listening(IO_LOAD) or listening(IO_STORE)):
+                self._plain(asset, partition)
             else:
                 self.store(asset, partition, self._compute(asset, partition))
         except Exception as exc:
             error = normalize(exc)
             self.flush()
+            self._written = None
             status = "cancelled" if isinstance(error, Cancelled) else "failed"
             self.records.step_finished(self.run_id, asset.name, key, status, error)
             self.progress.step_finished(asset.name, partition, status)
@@ -152,6 +175,28 @@ class Run:
             if prior is None or prior.status not in _DONE:
                 return False
         return bool(self.exists(asset, partition))
+
+    def _plain(self, asset: Asset, partition: Any) -> None:
+        """:meth:`_compute` and :meth:`store` of a plain asset when no span is traced: the
+        same calls in the same order, through the boundary, in fewer hops."""
+        graph = self.snapshot.assets
+        inputs: dict[str, Any] = {}
+        for name in asset.deps:
+            dep = graph.resolve(name)
+            if dep.partitions is None:
+                entry, opts = self._io(dep)
+                inputs[name] = call(entry, "load", name, None, **opts)
+            else:
+                inputs[name] = self._input(dep, partition)
+        ctx = RunContext.create(self.run_id, asset.name, partition, self.resources)
+        if asset.compute is None:
+            raise FlowStoneError(
+                "config_error", f"Asset {asset.name!r} has no compute callable.", asset=asset.name
+            )
+        function = self._callables.get(asset.compute) or self.callable(asset.compute)
+        value = function(ctx, **inputs)
+        entry, opts = self._io(asset)
+        call(entry, "store", asset.name, value, partition, **opts)
 
     def _compute(self, asset: Asset, partition: Any) -> Any:
         inputs = self.inputs(asset, partition)
@@ -183,26 +228,27 @@ class Run:
     def inputs(self, asset: Asset, partition: Any) -> dict[str, Any]:
         """Load each dependency of ``(asset, partition)``, keyed by its name; a fan-in
         dependency as ``{partition value: value}``."""
-        loaded: dict[str, Any] = {}
-        for name in asset.deps:
-            dep = self.snapshot.assets.resolve(name)
-            if dep.partitions is None:  # read at None: the common case, no planning needed
-                loaded[name] = self.load(dep, None)
-            elif partitioning.fan_in(dep, partition):
-                loaded[name] = {p: self.load(dep, p) for p in partitioning.expand(dep)}
-            else:
-                loaded[name] = self.load(dep, partitioning.reads(dep, partition)[0])
-        return loaded
+        graph = self.snapshot.assets
+        return {name: self._input(graph.resolve(name), partition) for name in asset.deps}
+
+    def _input(self, dep: Asset, partition: Any) -> Any:
+        """Load what a step at ``partition`` reads of ``dep``."""
+        if dep.partitions is None:  # read at None: the common case, no planning needed
+            return self.load(dep, None)
+        if partitioning.fan_in(dep, partition):
+            return {p: self.load(dep, p) for p in partitioning.expand(dep)}
+        return self.load(dep, partitioning.reads(dep, partition)[0])
 
     def _io(self, asset: Asset) -> tuple[Entry, Mapping[str, Any]]:
         found = self._io_by_asset.get(asset.name)
         if found is None or found[2] is not asset:
-            entry = self.snapshot.io_managers.resolve(asset.io_manager)
-            found = self._io_by_asset[asset.name] = (
-                entry,
-                thaw(asset.resolved_io_config),
-                asset,
-            )
+            entry = self._io_entries.get(asset.io_manager)
+            if entry is None:
+                entry = self.snapshot.io_managers.resolve(asset.io_manager)
+                self._io_entries[asset.io_manager] = entry
+            config = asset.resolved_io_config
+            opts = thaw(config) if config else _NO_OPTS
+            found = self._io_by_asset[asset.name] = (entry, opts, asset)
         return found[0], found[1]
 
     def load(self, asset: Asset, partition: Any) -> Any:
