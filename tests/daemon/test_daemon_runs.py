@@ -140,3 +140,33 @@ def test_a_run_survives_a_reload_that_replaces_its_io_manager(
     later = ended(daemon, started_run(daemon, {"asset": "gathered", "force": True}))
     assert later["status"] == "succeeded", later
     assert (second / "gathered" / "part-0.parquet").exists()  # later runs use the new one
+
+
+def test_the_runs_command_asks_the_daemon_and_cancels_through_it(
+    shipped: Workspace,
+    start: Start,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flowstone_host.cli.main import main
+
+    shipped.write("30-warehouse.yaml", warehouse(shipped.root / "first"))
+    daemon = start(reload=ON_REQUEST, callables=CALLABLES)
+    monkeypatch.chdir(shipped.root)
+    monkeypatch.delenv("FLOWSTONE_ADMIN_TOKEN", raising=False)
+    run_id = started_run(daemon, {"asset": "gathered"})
+    config = ["--config", "host.yaml"]
+
+    assert main(["runs", "show", run_id, "--format", "json", *config]) == 0
+    assert json.loads(capsys.readouterr().out)["live"] is True  # the daemon answered
+    assert main(["runs", "show", run_id, "--format", "json", "--local", *config]) == 0
+    assert "live" not in json.loads(capsys.readouterr().out)  # the state folder did
+    assert main(["runs", *config]) == 0
+    assert f"{run_id}  running" in capsys.readouterr().out
+
+    assert main(["runs", "cancel", run_id, *config]) == 0
+    assert capsys.readouterr().out.strip() == f"run {run_id}: cancelling"
+    (shipped.root / "gate").touch()  # the items in flight end; no new batch is dispatched
+    assert ended(daemon, run_id)["status"] == "cancelled"
+    assert main(["runs", "cancel", run_id, *config]) == 1  # finished already
+    assert main(["runs", "show", "nope", *config]) == 1
