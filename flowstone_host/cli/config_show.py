@@ -38,13 +38,14 @@ def _config_show(args: argparse.Namespace) -> int:
 
     try:
         host = host_config(args)
-        report = load_manifests(host, catalog=installed(host))
+        catalog = installed(host)
+        report = load_manifests(host, catalog=catalog)
     except FlowStoneError as exc:
         print(f"flowstone-host config: error: {exc.message}", file=sys.stderr)
         return 2
     try:
         options = {"kind": args.kind, "asset": args.asset, "explain": args.explain}
-        print(show_config(report, args.name, **options))
+        print(show_config(report, args.name, catalog=catalog, **options))
     except FlowStoneError as exc:
         print(f"flowstone-host config: error: {exc.message}", file=sys.stderr)
         return 1

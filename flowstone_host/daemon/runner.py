@@ -1,10 +1,14 @@
 """``flowstone-host run``: the Host plus a watcher, the admin API, health checks and signals.
 
 Start-up order: the watcher first (an edit made during the first load is not missed), then
-the first load (a broken manifest is rejected and the rest loads), then the admin API.
-SIGHUP reloads. SIGTERM or SIGINT stops: the admin API answers 503 on ``/readyz``, runs in
-flight get ``shutdown.grace_s`` to finish, resources are torn down in reverse order of
-setup, and the process exits 0. A second SIGTERM or SIGINT exits at once with status 1.
+the admin API (``/healthz`` answers, ``/readyz`` says the first load has not finished), then
+the first load (a broken manifest is rejected and the rest loads); the "running" log line
+follows it. SIGHUP reloads. SIGTERM or SIGINT stops: at once ``/healthz`` and ``/readyz``
+answer 503 and a plugin ``setup()`` being waited for is given up on; runs in flight get
+``shutdown.grace_s`` to finish, resources are torn down in reverse order of setup, and the
+process exits 0. The whole stop takes at most ``shutdown.grace_s`` whatever a plugin does:
+a teardown still running then is left behind, and past the deadline the process exits
+with status 1. A second SIGTERM or SIGINT exits at once with status 1.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -44,6 +49,8 @@ class Daemon:
         self._stop = threading.Event()
         self._reload_wanted = threading.Event()
         self._signals = 0
+        self._deadline: float | None = None  # time.monotonic() by which a stop is done
+        self._stopped = threading.Event()  # the stop finished
         self.watcher = ManifestWatcher(
             [folder for folder in config.manifest_folders if folder.is_dir()],
             self._on_change,
@@ -63,9 +70,11 @@ class Daemon:
         sweep_orphans()  # work folders that children of killed hosts left behind
         self.watcher.start()
         try:
-            self.host.start()
-            self.admin.start()
+            self.admin.start()  # answers /healthz while a slow first load runs
             self._address = write_address(self.config.state_dir, self.admin.url)
+            self.host.start()
+            if self._stop.is_set():
+                return 0
             log.info(
                 "flowstone-host is running (pid %d); admin API on %s",
                 os.getpid(),
@@ -93,12 +102,16 @@ class Daemon:
             self.config.shutdown_grace_s,
         )
         self.watcher.stop()
-        drained = self.host.stop()
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.config.shutdown_grace_s
+        margin = min(0.25, self.config.shutdown_grace_s / 4)  # for what follows the host
+        drained = self.host.stop(deadline=self._deadline - margin)
         self.runs.close()  # runs past the grace are asked to stop; resuming them continues
         if self._address is not None:
             remove_address(self._address)
         self.admin.stop()
         log.info("Stopped%s.", "" if drained else " (runs were still in flight)")
+        self._stopped.set()
 
     def _on_change(self, trigger: str) -> None:
         if not self._stop.is_set():
@@ -120,5 +133,25 @@ class Daemon:
             kill_all()  # plugin and probe children lead their own sessions
             os._exit(1)
         log.info("%s: stopping.", signal.Signals(signum).name)
+        grace = self.config.shutdown_grace_s
+        self._deadline = time.monotonic() + grace
+        self.host.begin_stop()  # not ready, from now on
         self._stop.set()
         self._reload_wanted.set()  # wake the main loop
+        watchdog = threading.Thread(
+            target=self._exit_at, args=(self._deadline,), name="flowstone-stop", daemon=True
+        )
+        watchdog.start()
+
+    def _exit_at(self, deadline: float) -> None:
+        """Exit if the process is still here at ``deadline``: with status 1 if the stop
+        had not finished (a plugin holding it up), 0 if it had (a thread a plugin left
+        keeping the interpreter from exiting)."""
+        time.sleep(max(deadline - time.monotonic(), 0.0))
+        done = self._stopped.is_set()
+        if not done:
+            log.error("The stop took longer than shutdown.grace_s; exiting now.")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        kill_all()
+        os._exit(0 if done else 1)

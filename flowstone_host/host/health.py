@@ -2,15 +2,20 @@
 
 A check runs ``health_check()`` (``health_check(handle)`` for a resource) behind the error
 boundary on a worker thread, so a plugin that hangs costs one thread and reports
-unhealthy after ``timeout_s``. A change of health emits ``("flowstone", "health",
-"change")`` (the first result too, so gauges start right) and moves the declaration
-between ``active`` and ``unhealthy``.
+unhealthy after ``timeout_s``. Checks run concurrently: :meth:`HealthChecker.check_all`
+starts every one before it waits for any, so slow checks cost one ``timeout_s`` together,
+and a host that is stopping stops waiting for them. A reason longer than
+:data:`~.report.MAX_TEXT` characters is cut, with a marker. A change of health emits
+``("flowstone", "health", "change")`` (the first result too, so gauges start right) and
+moves the declaration between ``active`` and ``unhealthy``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +27,7 @@ from ..kinds import Kind, kind_info
 from ..registry import Entry
 from ..telemetry import execute
 from .metrics import HostMetrics
-from .report import DeclarationState
+from .report import DeclarationState, capped
 
 __all__ = ["HEALTH_CHANGE", "HealthChecker"]
 
@@ -40,6 +45,7 @@ class HealthChecker:
         metrics: Where declaration states are published (``None``: nowhere, as in
             ``flowstone-host check``).
         timeout_s: How long one check may take before it counts as unhealthy.
+        stopping: Returns whether the host is stopping: waits for checks then end at once.
     """
 
     def __init__(
@@ -47,10 +53,12 @@ class HealthChecker:
         states: Callable[[], list[DeclarationState]],
         metrics: HostMetrics | None,
         timeout_s: float,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._states = states
         self._metrics = metrics
         self._timeout_s = timeout_s
+        self._stopping = stopping
         self._running: dict[int, threading.Thread] = {}  # by entry id: checks not finished
 
     def check(self, entry: Entry) -> Health | None:
@@ -60,28 +68,49 @@ class HealthChecker:
         after ``timeout_s``, is not started again while it still runs, and never keeps the
         process from exiting.
         """
+        return self.start(entry)()
+
+    def start(self, entry: Entry) -> Callable[[], Health | None]:
+        """Start checking ``entry`` and return at once; call the result for the verdict
+        (it waits what remains of ``timeout_s``). See :meth:`check`."""
         if kind_info(entry.kind).per_run:  # a factory, not an instance to check
-            return None
+            return _none
         previous = self._running.get(id(entry))
         if previous is not None and previous.is_alive():
-            return Health.unhealthy("its previous health check has not returned yet")
+            unhealthy = Health.unhealthy("its previous health check has not returned yet")
+            return lambda: unhealthy
         outcome: dict[str, Any] = {}
         worker = threading.Thread(
             target=_run_check, args=(entry, outcome), name=f"health-{entry.name}", daemon=True
         )
         self._running[id(entry)] = worker
+        deadline = time.monotonic() + self._timeout_s
         worker.start()
-        worker.join(self._timeout_s)
-        if worker.is_alive():
-            return Health.unhealthy(f"health check took longer than {self._timeout_s:g} s")
-        del self._running[id(entry)]
-        return _verdict(outcome)
+
+        def verdict() -> Health | None:
+            while worker.is_alive() and not self._stopping():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                worker.join(min(remaining, 0.05))
+            if worker.is_alive():
+                if self._stopping() and time.monotonic() < deadline:
+                    return Health.unhealthy("health check given up on: the host is stopping")
+                return Health.unhealthy(f"health check took longer than {self._timeout_s:g} s")
+            self._running.pop(id(entry), None)
+            return _verdict(outcome)
+
+        return verdict
 
     def check_all(self) -> None:
-        """Check every live declaration and publish what changed."""
-        for state in self._states():
-            if state.entry is not None:  # a failed new version's predecessor still serves
-                self.observe(state, self.check(state.entry))
+        """Check every live declaration, all at once, and publish what changed."""
+        started = [
+            (state, self.start(state.entry))
+            for state in self._states()
+            if state.entry is not None  # a failed new version's predecessor still serves
+        ]
+        for state, verdict in started:
+            self.observe(state, verdict())
         self.publish_states()
 
     def observe(self, state: DeclarationState, health: Health | None) -> None:
@@ -115,6 +144,10 @@ class HealthChecker:
             )
 
 
+def _none() -> None:
+    return None
+
+
 def _run_check(entry: Entry, outcome: dict[str, Any]) -> None:
     args = (entry.handle,) if isinstance(entry.instance, Resource) else ()
     try:
@@ -127,8 +160,10 @@ def _verdict(outcome: dict[str, Any]) -> Health | None:
     error = outcome.get("error")
     if error is not None:
         message = error.message if isinstance(error, FlowStoneError) else repr(error)
-        return Health.unhealthy(f"health check raised: {message}")
+        return Health.unhealthy(capped(f"health check raised: {message}"))
     result = outcome.get("result")
     if result is not None and not isinstance(result, Health):
         return Health.unhealthy(f"health check returned {type(result).__name__}, not Health")
+    if result is not None and result.reason is not None and capped(result.reason) != result.reason:
+        return dataclasses.replace(result, reason=capped(result.reason))
     return result

@@ -30,7 +30,7 @@ from ..errors import ConfigError, Unavailable
 from ..kinds import Kind
 from ..loading import entry_points
 from ..loading.catalog import InstalledPlugins
-from ..loading.loader import PluginLoader, teardown_entry
+from ..loading.loader import PluginLoader, abandoned_calls
 from ..manifest.host_config import HostConfig, read_host_config
 from ..registry import AssetGraph, Entry, Snapshot
 from ..telemetry import attach_emitter, detach, span
@@ -86,7 +86,9 @@ class Host:
         self._setup_order: dict[int, Entry] = {}
         self._rejected: dict[str, Any] = {}
         self._keeper = SnapshotKeeper(Snapshot.build([]), self._retire)
-        self._health = HealthChecker(self._states_view, self.metrics, config.health.timeout_s)
+        self._health = HealthChecker(
+            self._states_view, self.metrics, config.health.timeout_s, lambda: self._stopping
+        )
         self._reload_lock = threading.Lock()
         self._tickets = Tickets()
         self._last: ReloadReport | None = None
@@ -113,17 +115,37 @@ class Host:
         """Run the first load; a broken manifest is rejected and the rest still loads."""
         return self.reload("startup")
 
-    def stop(self, grace_s: float | None = None) -> bool:
+    def begin_stop(self) -> None:
+        """Stop taking work, now: ``/healthz`` and ``/readyz`` answer 503, new runs and
+        reloads are refused, and a plugin constructor or ``setup()`` being waited for is
+        given up on. Safe from a signal handler; :meth:`stop` does the rest."""
+        self._stopping = True
+        self.loader.cancel()
+
+    def stop(self, grace_s: float | None = None, *, deadline: float | None = None) -> bool:
         """Wait up to ``grace_s`` for runs in flight, then tear everything down in reverse.
+
+        Args:
+            grace_s: How long runs in flight may take (``shutdown.grace_s`` if ``None``).
+            deadline: A ``time.monotonic()`` by which to be done, whatever the plugins do:
+                the wait for runs, for a reload in progress and each teardown are cut to
+                it, and a teardown still running then is left behind (and logged).
 
         Returns:
             Whether every run finished within the grace period.
         """
-        self._stopping = True
-        drained = self._keeper.drain(self.config.shutdown_grace_s if grace_s is None else grace_s)
+        self.begin_stop()
+        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+        if deadline is not None:
+            grace = min(grace, max(deadline - time.monotonic(), 0.0))
+        drained = self._keeper.drain(grace)
         if not drained:
             log.warning("Stopping with %d run(s) still in flight.", self._keeper.in_flight())
-        with self._reload_lock:
+        left = _left(deadline)
+        locked = self._reload_lock.acquire(timeout=-1 if left is None else left)
+        if not locked:
+            log.error("A reload is still running at the stop deadline; tearing down without it.")
+        try:
             entries = list(self._setup_order.values())
             self._setup_order.clear()
             self._states = {}  # a new dict: /status may be iterating the old one
@@ -133,9 +155,12 @@ class Host:
             for entry in reversed(entries):
                 if entry.kind == Kind.TELEMETRY_EMITTER:
                     detach(_emitter_id(entry))
-                self._retire(entry)
+                self.loader.teardown(entry, _left(deadline))
             for fallback in last.fallbacks():  # the built-in defaults go last
-                teardown_entry(fallback)
+                self.loader.teardown(fallback, _left(deadline))
+        finally:
+            if locked:
+                self._reload_lock.release()
         self.metrics.close()
         return drained
 
@@ -236,9 +261,11 @@ class Host:
         transaction = Transaction(self.loader, self._states, manifests, self._health, retry=retry)
         try:
             transaction.run()
+            if self._stopping:  # stop() may not have waited for this reload
+                raise Unavailable("the host began stopping during the reload")
         except BaseException:
             for entry in reversed(transaction.added):  # nothing of a failed reload stays up
-                teardown_entry(entry)
+                self.loader.teardown(entry)
             raise
         self._commit(transaction)
         self._tree.accept(validated, reading)
@@ -289,7 +316,7 @@ class Host:
                 attach_emitter(entry.instance, _emitter_id(entry), _prefix(entry))
 
     def _retire(self, entry: Entry) -> None:
-        teardown_entry(entry)
+        self.loader.teardown(entry)
 
     # -- health and status -------------------------------------------------------------
 
@@ -297,8 +324,10 @@ class Host:
         return list(self._states.values())
 
     def check_health(self) -> None:
-        """Health-check every live plugin and resource that can check itself, now."""
-        self._health.check_all()
+        """Health-check every live plugin and resource that can check itself, now (all at
+        once; not at all once the host is stopping)."""
+        if not self._stopping:
+            self._health.check_all()
 
     def alive(self) -> bool:
         """Whether the host is serving: false once it is stopping."""
@@ -344,7 +373,19 @@ class Host:
             ],
             "last_reload": self._last.to_dict() if self._last else None,
             "watcher": self._watcher.health if self._watcher is not None else None,
+            "abandoned_calls": [
+                {**call, "running_since": _iso(call["running_since"])} for call in abandoned_calls()
+            ],
         }
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (never below 0), or ``None`` without one."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _serving(state: DeclarationState) -> bool:

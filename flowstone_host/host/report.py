@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import redact
+from ..config import FieldPath, redact
 from ..contracts.types import Health
 from ..kinds import PLUGIN_KINDS, kind_info
 from ..loading import entry_points
@@ -16,13 +17,38 @@ from ..manifest.issues import Issue
 from ..manifest.model import Asset, Declaration, thaw
 from ..registry import Entry
 
-__all__ = ["Change", "DeclarationState", "ReloadReport", "installed_version", "log_reload_news"]
+__all__ = [
+    "MAX_DETAILS",
+    "MAX_TEXT",
+    "Change",
+    "DeclarationState",
+    "ReloadReport",
+    "capped",
+    "installed_version",
+    "log_reload_news",
+]
 
 log = logging.getLogger("flowstone_host.host.lifecycle")  # the reload log
 
 Action = Literal["added", "reused", "replaced", "removed", "failed"]
 Outcome = Literal["applied", "unchanged", "partial", "error"]
 State = Literal["active", "failed", "unhealthy"]
+
+#: Longest plugin-supplied text (a health reason, an error message) kept, in characters;
+#: what is longer is cut, and says so. ``/status`` and log lines stay bounded whatever a
+#: plugin answers.
+MAX_TEXT = 4096
+#: Longest ``Health.details`` shown, as JSON text; larger ones are replaced by a notice.
+MAX_DETAILS = 16384
+
+
+def capped(text: str, limit: int = MAX_TEXT) -> str:
+    """Return ``text``, or its first ``limit`` characters and a marker saying how much was cut."""
+    if not isinstance(text, str):
+        text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [cut: {len(text) - limit} more characters]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +68,7 @@ class Change:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "name": self.name, "action": self.action}
         if self.reason:
-            data["reason"] = self.reason
+            data["reason"] = capped(self.reason)
         if self.action == "failed":
             data["previous_version_kept"] = self.kept
         return data
@@ -94,7 +120,7 @@ class ReloadReport:
                 {"file": file, "errors": [i.to_dict() for i in issues]}
                 for file, issues in self.rejected_files.items()
             ],
-            **({"error": self.error} if self.error else {}),
+            **({"error": capped(self.error)} if self.error else {}),
         }
 
 
@@ -112,6 +138,8 @@ class DeclarationState:
         facts: What is known of its plugin (distribution, version) when this version did
             not load; ``/status`` then shows the previous version, which still serves, and
             this one under ``newer_version_rejected``.
+        secrets: Config paths its plugin's schema marks secret: redacted like the values
+            read from the environment.
     """
 
     model: Declaration | Asset
@@ -121,6 +149,7 @@ class DeclarationState:
     health: Health | None = None
     checked_at: float | None = None
     facts: Mapping[str, Any] = field(default_factory=dict)
+    secrets: frozenset[FieldPath] = frozenset()
 
     @property
     def kind(self) -> str:
@@ -164,12 +193,12 @@ class DeclarationState:
             "kind": self.kind,
             "name": self.name,
             "state": self.state,
-            "reason": self.reason,
+            "reason": _maybe_capped(self.reason),
             "source": str(self.model.source) if self.model.source else None,
         }
         if isinstance(self.model, Declaration):
             data.update(_versions(self.model.plugin, meta, self.model.isolation))
-            data["config"] = redact(thaw(self.model.config), self.model.env_paths)
+            data["config"] = redact(thaw(self.model.config), self.model.env_paths | self.secrets)
         else:
             data["io_manager"] = self.model.io_manager
         return data
@@ -184,7 +213,7 @@ class DeclarationState:
             "kind": self.kind,
             "name": self.name,
             "state": "unhealthy" if unhealthy else "active",
-            "reason": self.health.reason if unhealthy and self.health else None,
+            "reason": _maybe_capped(self.health.reason) if unhealthy and self.health else None,
             "source": entry.source,
             **_versions(entry.plugin, entry.metadata, None),
         }
@@ -193,7 +222,7 @@ class DeclarationState:
         model = self.model
         data: dict[str, Any] = {
             "state": "failed",
-            "reason": self.reason,
+            "reason": _maybe_capped(self.reason),
             "source": str(model.source) if model.source else None,
         }
         if isinstance(model, Declaration):
@@ -201,7 +230,7 @@ class DeclarationState:
                 plugin=model.plugin,
                 distribution=self.facts.get("distribution"),
                 version=self.facts.get("version"),
-                config=redact(thaw(model.config), model.env_paths),
+                config=redact(thaw(model.config), model.env_paths | self.secrets),
             )
         return data
 
@@ -283,12 +312,28 @@ def _health(health: Health | None, checked_at: float | None) -> dict[str, Any] |
         return None
     data: dict[str, Any] = {
         "healthy": health.healthy,
-        "reason": health.reason,
+        "reason": _maybe_capped(health.reason),
         "checked_at": _iso(checked_at),
     }
     if health.details:
-        data["details"] = dict(health.details)
+        data["details"] = _details(health.details)
     return data
+
+
+def _details(details: Mapping[str, Any]) -> dict[str, Any]:
+    """``Health.details`` as shown: whole when small, else a notice of its size."""
+    shown = dict(details)
+    try:
+        size = len(json.dumps(shown, default=str))
+    except (TypeError, ValueError, RecursionError):
+        return {"cut": "details are not JSON-safe"}
+    if size <= MAX_DETAILS:
+        return shown
+    return {"cut": f"details were {size} characters of JSON; more than {MAX_DETAILS} are not shown"}
+
+
+def _maybe_capped(text: str | None) -> str | None:
+    return None if text is None else capped(text)
 
 
 def _iso(epoch: float | None) -> str | None:

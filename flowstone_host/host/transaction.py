@@ -4,23 +4,29 @@ A :class:`Transaction` never touches the live snapshot: it builds the next one's
 and says what to retire. Unchanged declarations keep their live instances; a declaration
 whose new version fails to load (or comes up unhealthy) keeps its previous instance; an
 asset whose IO manager or reader is not live is rejected with the reason.
+
+A fresh entry's health check starts as soon as it is loaded and is waited for only when
+its verdict is needed (by a declaration that depends on it, or at the end), so slow checks
+of independent declarations overlap instead of adding up.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..config import FieldPath
+from ..contracts.types import Health
 from ..errors import FlowStoneError
 from ..graph import upstream_of
 from ..kinds import Kind, has_fallback
 from ..loading import entry_points
 from ..loading.entry import Entry
-from ..loading.loader import PluginLoader, teardown_entry
+from ..loading.loader import PluginLoader
 from ..manifest.model import Asset, Declaration, ManifestSet
 from .health import HealthChecker
-from .report import Change, DeclarationState
+from .report import Change, DeclarationState, capped
 
 __all__ = ["Transaction"]
 
@@ -59,6 +65,7 @@ class Transaction:
         self.retired: list[Entry] = []
         self.added: list[Entry] = []
         self.assets: list[Asset] = []  # admitted, in the order read
+        self._pending: dict[Key, _Pending] = {}  # loaded, health check running
 
     @property
     def changed(self) -> bool:
@@ -78,12 +85,7 @@ class Transaction:
 
     def run(self) -> None:
         """Converge: declarations in order, then assets, then what left."""
-        for key, declaration in _in_dependency_order(self._desired.declarations):
-            missing = self._missing_resources(declaration)
-            if missing:
-                self.states[key] = self._failed(key, declaration, missing, _provenance(declaration))
-            else:
-                self.states[key] = self._declaration(key, declaration)
+        self._declarations(_in_dependency_order(self._desired.declarations))
         for key, (declaration, reason) in self._desired.unloadable.items():
             self.states[key] = self._failed(key, declaration, reason, _provenance(declaration))
         for name, asset in self._desired.assets.items():
@@ -95,20 +97,59 @@ class Transaction:
                     self.retired.append(old.entry)
                 self.changes.append(Change(key[0], key[1], "removed"))
 
-    def _declaration(self, key: Key, declaration: Declaration) -> DeclarationState:
+    def _declarations(self, order: list[tuple[Key, Declaration]]) -> None:
+        """Load, check and admit ``order``'s declarations; their changes keep its order."""
+        position = {key: index for index, (key, _) in enumerate(order)}
+        try:
+            for key, declaration in order:
+                for name in declaration.depends_on:  # their verdicts decide this one
+                    self._settle((Kind.RESOURCE, name))
+                missing = self._missing_resources(declaration)
+                if missing:
+                    facts = _provenance(declaration)
+                    self.states[key] = self._failed(key, declaration, missing, facts)
+                else:
+                    self._declaration(key, declaration)
+            for key in list(self._pending):
+                self._settle(key)
+        finally:
+            for pending in self._pending.values():  # only when interrupted: let them go
+                self._loader.teardown(pending.entry)
+        self.changes.sort(key=lambda change: position.get((change.kind, change.name), -1))
+
+    def _declaration(self, key: Key, declaration: Declaration) -> None:
+        """Reuse, fail or load ``declaration``; a loaded one is admitted once its health
+        check (started now) has a verdict: see :meth:`_settle`."""
         old = self._live.get(key)
         if old is not None and old.model == declaration and not self._resource_renewed(declaration):
             old.model = declaration  # equal, but it may have moved: /status shows where it is
             if old.state != "failed":
                 self.changes.append(Change(*key, "reused"))
-                return old
+                self.states[key] = old
+                return
             if not self._retry:
-                return old  # failed before, nothing changed: wait for a change or a manual reload
+                self.states[key] = old  # failed before, nothing changed: wait for a change
+                return  # or a manual reload
         try:
             entry = self._loader.load(declaration, self._handles(declaration))
         except FlowStoneError as exc:
-            return self._failed(key, declaration, exc.message, exc.context)
-        return self._admit(key, declaration, entry, old.entry if old is not None else None)
+            self.states[key] = self._failed(key, declaration, exc.message, exc.context)
+            return
+        previous = old.entry if old is not None else None
+        self._pending[key] = _Pending(declaration, entry, previous, self._health.start(entry))
+        # its place in /status, until it is settled
+        self.states[key] = DeclarationState(declaration, None, "failed", "being checked")
+
+    def _settle(self, key: Key) -> None:
+        """Wait for a pending entry's health check and admit it (or keep its predecessor)."""
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        health = pending.verdict()
+        del self._pending[key]
+        self.states[key] = self._admit(
+            key, pending.declaration, pending.entry, pending.previous, health
+        )
 
     def _failed(
         self, key: Key, declaration: Declaration, reason: str, facts: Mapping[str, Any]
@@ -116,28 +157,39 @@ class Transaction:
         """Record that ``declaration`` could not load; its previous instance, if any and
         if it can still serve, stays."""
         previous = self._keepable(key, declaration)
+        reason = capped(reason)  # a plugin's message: bounded in /status and the log
         log.error("%s %r failed to load: %s", key[0], key[1], reason)
         self.changes.append(Change(*key, "failed", reason, kept=previous is not None))
         known = {k: facts[k] for k in ("distribution", "version") if facts.get(k)}
-        return DeclarationState(declaration, previous, "failed", reason, facts=known)
+        secrets = self._secrets(declaration)
+        return DeclarationState(
+            declaration, previous, "failed", reason, facts=known, secrets=secrets
+        )
 
     def _admit(
-        self, key: Key, declaration: Declaration, entry: Entry, previous: Entry | None
+        self,
+        key: Key,
+        declaration: Declaration,
+        entry: Entry,
+        previous: Entry | None,
+        health: Health | None,
     ) -> DeclarationState:
-        """Health-check a fresh entry and decide whether it replaces ``previous``."""
-        health = self._health.check(entry)
+        """Decide, by its health, whether a fresh entry replaces ``previous``."""
         if health is not None and not health.healthy:
             kept = self._keepable(key, declaration)  # retires one that cannot serve on
             if kept is not None:
                 reason = f"new version is unhealthy: {health.reason}"
-                teardown_entry(entry)
+                self._loader.teardown(entry)
                 self.changes.append(Change(*key, "failed", reason, kept=True))
                 facts = {k: entry.metadata.get(k) for k in ("distribution", "version")}
-                return DeclarationState(declaration, kept, "failed", reason, facts=facts)
+                secrets = self._secrets(declaration)
+                return DeclarationState(
+                    declaration, kept, "failed", reason, facts=facts, secrets=secrets
+                )
         elif previous is not None:
             self.retired.append(previous)
         self.added.append(entry)
-        state = DeclarationState(declaration, entry)
+        state = DeclarationState(declaration, entry, secrets=self._secrets(declaration))
         self._health.observe(state, health)
         self.changes.append(Change(*key, "replaced" if previous else "added", state.reason))
         return state
@@ -175,6 +227,13 @@ class Transaction:
             ]
             self.changes.append(Change(Kind.ASSET, orphan.name, "failed", reason, kept=False))
             self.states[Kind.ASSET, orphan.name] = DeclarationState(orphan, None, "failed", reason)
+
+    def _secrets(self, declaration: Declaration) -> frozenset[FieldPath]:
+        """The config paths ``declaration``'s plugin schema marks secret (none for one
+        whose plugin cannot be read at all)."""
+        if (declaration.kind, declaration.name) in self._desired.unloadable:
+            return frozenset()
+        return self._loader.secret_paths(declaration)
 
     def _keepable(self, key: Key, declaration: Declaration) -> Entry | None:
         """Return the live entry of ``key`` if it may keep serving when its new version
@@ -220,6 +279,24 @@ class Transaction:
                 reason = state.reason if state is not None else "it is not declared"
                 return f"its {kind} {name!r} is not loaded ({reason})"
         return None
+
+
+class _Pending:
+    """A loaded entry whose health check runs; ``verdict()`` waits for its result."""
+
+    def __init__(
+        self,
+        declaration: Declaration,
+        entry: Entry,
+        previous: Entry | None,
+        verdict: Callable[[], Health | None],
+    ) -> None:
+        self.declaration, self.entry, self.previous, self.verdict = (
+            declaration,
+            entry,
+            previous,
+            verdict,
+        )
 
 
 def _serving_asset(key: Key, state: DeclarationState) -> bool:

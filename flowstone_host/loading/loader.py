@@ -5,19 +5,28 @@ declaration and nothing else: finding the entry point, the sandbox policy, the i
 probe, the import itself (``SystemExit`` and ``KeyboardInterrupt`` included), the class
 checks (base class, abstract methods, contract version and the declaration's range), the
 constructor and ``Resource.setup``. The caller collects the errors into a load report.
+
+An in-process constructor, ``setup()``, ``teardown()`` and ``close()`` run on a thread of
+their own under ``sandbox.limits.setup_timeout_s``: one that does not return in time fails
+its declaration (or is given up on, at teardown), is left behind on its thread and reported
+(a log line, and :func:`abandoned_calls` for ``/status``); what it returns late is let go.
+The same declaration's same step is not started again while an abandoned one still runs.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import functools
 import logging
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..config import callable_keys, value_at
+from ..config import FieldPath, callable_keys, secret_keys, value_at
 from ..contracts.plugin import Plugin
 from ..contracts.resource import Resource
 from ..contracts.versions import CONTRACTS, Contract
@@ -46,7 +55,7 @@ from .limits import Limits
 from .policy import refusal
 from .probe import ProbeCache, ProbeResult, probe_import
 
-__all__ = ["HOST_DISTRIBUTION", "PluginLoader", "teardown_entry"]
+__all__ = ["HOST_DISTRIBUTION", "PluginLoader", "abandoned_calls", "teardown_entry"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,23 @@ class PluginLoader:
         self.sandbox = sandbox
         self.facts = facts or HostFacts()
         self._probes = probe_cache or _PROBES
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Give up on the constructors and ``setup()`` calls being waited for, and start no
+        more (the host is stopping); teardowns still run. Safe from a signal handler."""
+        self._cancelled.set()
+
+    @property
+    def setup_timeout_s(self) -> float:
+        """Seconds a constructor, ``setup()``, ``teardown()`` or ``close()`` may take."""
+        return self.sandbox.setup_timeout_s
+
+    def teardown(self, entry: Entry, timeout_s: float | None = None) -> bool:
+        """:func:`teardown_entry` under this loader's ``setup_timeout_s`` (or the shorter
+        ``timeout_s``); return whether it finished in time."""
+        limit = self.setup_timeout_s if timeout_s is None else min(timeout_s, self.setup_timeout_s)
+        return teardown_entry(entry, limit)
 
     @classmethod
     def for_host(cls, host: HostConfig) -> PluginLoader:
@@ -195,11 +221,22 @@ class PluginLoader:
             instance = _factory(plugin_class, declaration.kind, facts)  # one per run
         else:
             build = functools.partial(build_plugin, plugin_class, declaration.kind)
-            instance = _guarded(declaration, "its constructor", build, declaration.config, facts)
+            instance = self._timed(
+                declaration, "its constructor", build, (declaration.config, facts), _let_go
+            )
         handle = None
         if isinstance(instance, Resource):
+            setup = instance.setup
             try:
-                handle = _guarded(declaration, "setup()", instance.setup, thaw(declaration.config))
+                handle = self._timed(
+                    declaration,
+                    "setup()",
+                    setup,
+                    (thaw(declaration.config),),
+                    functools.partial(_let_go_handle, declaration, instance),
+                )
+            except _TimedOut:
+                raise  # still setting up on its thread: let go once it returns
             except BaseException:
                 _close_quietly(declaration, instance)  # built but never set up: let it go
                 raise
@@ -213,6 +250,51 @@ class PluginLoader:
             metadata(info, isolation, compatibility, plugin_class, running),
             handle,
         )
+
+    def _timed(
+        self,
+        declaration: Declaration,
+        doing: str,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        late: Callable[[bool, Any], None],
+    ) -> Any:
+        """Run a guarded plugin call under ``setup_timeout_s`` (see the module docstring).
+
+        Raises:
+            PluginLoadError: it raised, or did not return in time (a ``_TimedOut``).
+        """
+        if self.isolation(declaration) == "process":
+            return _guarded(declaration, doing, function, *args)  # bounded by the channel
+        what = f"{label(declaration)}: {doing}"
+        key = f"{declaration.kind}/{declaration.name}/{doing}"
+        if _still_running(key):
+            raise PluginLoadError(
+                f"{what} was not started: the previous {doing} of this declaration, given up "
+                f"on after {self.setup_timeout_s:g} s, has still not returned."
+            )
+        if self._cancelled.is_set():
+            raise PluginLoadError(f"{what} was not started: the host is stopping.")
+        call = _TimedCall(what, key, function, args, late)
+        if call.run(self.setup_timeout_s, self._cancelled):
+            return _guarded(declaration, doing, call.outcome)
+        if self._cancelled.is_set():
+            raise _TimedOut(f"{what} was given up on: the host is stopping.")
+        raise _TimedOut(
+            f"{what} did not return within {self.setup_timeout_s:g} s "
+            "(sandbox.limits.setup_timeout_s); it was left running on its own thread, and "
+            "what it returns will be let go."
+        )
+
+    def secret_paths(self, declaration: Declaration) -> frozenset[FieldPath]:
+        """Return the config paths ``declaration``'s plugin schema marks secret
+        (``"meta": {"secret": true}``); none if its class cannot be read."""
+        try:
+            info = declaration.entry_point or _find(CONTRACTS[declaration.kind], declaration.plugin)
+            plugin_class = self.class_of(info, self.isolation(declaration))
+        except BaseException:  # it fails its load for that: key patterns still redact
+            return frozenset()
+        return frozenset(secret_keys(getattr(plugin_class, "config_schema", None)))
 
     def _check_callables(self, declaration: Declaration, plugin_class: type[Any]) -> None:
         """Refuse a config naming a function outside ``callables.allow`` in a key the
@@ -337,12 +419,25 @@ def _guarded(declaration: Declaration, doing: str, function: Callable[..., Any],
         ) from exc
 
 
-def teardown_entry(entry: Entry) -> None:
+def teardown_entry(entry: Entry, timeout_s: float | None = None) -> bool:
     """Release what a loaded entry holds: ``teardown`` a resource handle, ``close`` a plugin.
 
     Never raises: a plugin failing to let go is logged, and the host carries on; ``close``
-    runs even when ``teardown`` raised.
+    runs even when ``teardown`` raised. With ``timeout_s``, both run on a thread of their own
+    and one that takes longer is left behind there and reported.
+
+    Returns:
+        Whether it finished within ``timeout_s``.
     """
+    if timeout_s is None:
+        _teardown(entry)
+        return True
+    what = f"{entry.kind} {entry.name!r}: teardown"
+    key = f"{entry.kind}/{entry.name}/teardown/{id(entry)}"
+    return _TimedCall(what, key, _teardown, (entry,), _ignore).run(timeout_s)
+
+
+def _teardown(entry: Entry) -> None:
     instance = entry.instance
     if isinstance(instance, Resource) and entry.handle is not None:
         try:
@@ -360,3 +455,130 @@ def _close_quietly(owner: Entry | Declaration, instance: Plugin) -> None:
         instance.close()
     except BaseException:
         log.exception("Closing %s %r raised; it was dropped anyway.", owner.kind, owner.name)
+
+
+# -- calls under a deadline ----------------------------------------------------------------
+
+
+class _TimedOut(PluginLoadError):
+    """A plugin call did not return within ``setup_timeout_s``."""
+
+
+#: Calls given up on whose thread still runs, by key (declaration and step).
+_ABANDONED: dict[str, _TimedCall] = {}
+_ABANDONED_LOCK = threading.Lock()
+
+
+def abandoned_calls() -> list[dict[str, Any]]:
+    """Return the plugin calls given up on that have still not returned, oldest first:
+    what they were, since when (epoch seconds) and their thread's name, JSON-safe."""
+    with _ABANDONED_LOCK:
+        for key in [k for k, c in _ABANDONED.items() if c.finished]:
+            del _ABANDONED[key]
+        calls = sorted(_ABANDONED.values(), key=lambda c: c.started)
+    return [{"call": c.what, "running_since": c.started, "thread": c.thread.name} for c in calls]
+
+
+def _still_running(key: str) -> bool:
+    with _ABANDONED_LOCK:
+        call = _ABANDONED.get(key)
+        if call is not None and call.finished:
+            del _ABANDONED[key]
+            return False
+        return call is not None
+
+
+class _TimedCall:
+    """One plugin call on a daemon thread of its own; :meth:`run` waits for it a while."""
+
+    def __init__(
+        self,
+        what: str,
+        key: str,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        late: Callable[[bool, Any], None],
+    ) -> None:
+        self.what, self.key = what, key
+        self._function, self._args, self._late = function, args, late
+        self._lock = threading.Lock()
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self.finished = False
+        self._abandoned = False
+        self.started = time.time()
+        context = contextvars.copy_context()  # its spans and telemetry, as if called here
+        self.thread = threading.Thread(
+            target=context.run, args=(self._work,), name=f"flowstone-plugin-{key}", daemon=True
+        )
+
+    def run(self, timeout_s: float, cancel: threading.Event | None = None) -> bool:
+        """Start the call and wait up to ``timeout_s`` (less if ``cancel`` is set); return
+        whether it returned."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        self.thread.start()
+        while True:
+            left = deadline - time.monotonic()
+            self.thread.join(max(min(left, 0.05 if cancel is not None else left), 0.0))
+            if not self.thread.is_alive() or left <= 0 or (cancel is not None and cancel.is_set()):
+                break
+        with self._lock:
+            if self.finished:
+                return True
+            self._abandoned = True
+        with _ABANDONED_LOCK:
+            _ABANDONED[self.key] = self
+        log.error(
+            "%s did not return %s; its thread %s is left behind.",
+            self.what,
+            f"within {timeout_s:g} s" if cancel is None or not cancel.is_set() else "(stopping)",
+            self.thread.name,
+            extra={"plugin_thread": self.thread.name},
+        )
+        return False
+
+    def outcome(self) -> Any:
+        """Return what the call returned, or raise what it raised."""
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def _work(self) -> None:
+        try:
+            self._result = self._function(*self._args)
+        except BaseException as exc:  # the caller raises it, or it is logged as late
+            self._error = exc
+        with self._lock:
+            self.finished = True
+            abandoned = self._abandoned
+        if abandoned:
+            log.warning(
+                "%s returned after it was given up on (%s); letting go of what it returned.",
+                self.what,
+                "raised " + type(self._error).__name__ if self._error else "returned",
+            )
+            self._late(self._error is None, self._result)
+
+
+def _ignore(ok: bool, result: Any) -> None:
+    """A late teardown returned: nothing to let go."""
+
+
+def _let_go(ok: bool, instance: Any) -> None:
+    """A constructor returned after its declaration failed: close what it built."""
+    if ok and isinstance(instance, Plugin):
+        try:
+            instance.close()
+        except BaseException:
+            log.exception("Closing a plugin built too late raised; it was dropped anyway.")
+
+
+def _let_go_handle(declaration: Declaration, instance: Resource, ok: bool, handle: Any) -> None:
+    """A ``setup()`` returned (or raised) after its declaration failed: tear down what it
+    set up, and close the plugin."""
+    if ok:
+        try:
+            instance.teardown(handle)
+        except BaseException:
+            log.exception("Tearing down %s, set up too late, raised.", label(declaration))
+    _close_quietly(declaration, instance)

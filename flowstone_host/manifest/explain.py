@@ -2,7 +2,8 @@
 
 With ``explain``, each key says which layer set it: the plugin's ``config_schema``
 default, a file and line (naming the overlay folder if it came from one), an asset's
-override, and whether the value came from the environment.
+override, and whether the value came from the environment. Given the catalog, keys the
+plugin's schema marks secret (``"meta": {"secret": true}``) are redacted too.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import REDACTED, FieldPath, redact
-from ..errors import NotFound
+from ..config import REDACTED, FieldPath, redact, secret_keys
+from ..errors import FlowStoneError, NotFound
 from .assembly import Declared
-from .model import thaw
+from .catalog import Catalog
+from .model import Declaration, thaw
 from .schema import KINDS
 from .validate import ValidationReport
 
@@ -34,8 +36,11 @@ class ExplainedKey:
     layer: str
 
 
-def explain_declaration(report: ValidationReport, kind: str, name: str) -> list[ExplainedKey]:
-    """Explain the config declaration ``kind``/``name`` gets.
+def explain_declaration(
+    report: ValidationReport, kind: str, name: str, catalog: Catalog | None = None
+) -> list[ExplainedKey]:
+    """Explain the config declaration ``kind``/``name`` gets; with ``catalog``, keys its
+    plugin's schema marks secret are redacted too.
 
     Raises:
         NotFound: no valid declaration of that kind and name.
@@ -44,11 +49,31 @@ def explain_declaration(report: ValidationReport, kind: str, name: str) -> list[
     if declaration is None:
         raise NotFound(_missing(report, f"{kind} {name!r}"), kind=kind, name=name)
     layers = [(_declared(report, kind, name), _CONFIG)]
-    return list(_explain(declaration.config, declaration.env_paths, layers))
+    secrets = _secrets(catalog, declaration)
+    return list(_explain(declaration.config, declaration.env_paths, layers, secrets))
 
 
-def explain_asset(report: ValidationReport, name: str) -> dict[str, list[ExplainedKey]]:
-    """Explain the IO config (and scatter reader config) asset ``name`` gets.
+def _secrets(catalog: Catalog | None, declaration: Declaration | None) -> frozenset[FieldPath]:
+    """The config paths ``declaration``'s plugin schema marks secret (none without a
+    catalog, or when its class cannot be read)."""
+    if catalog is None or declaration is None:
+        return frozenset()
+    info = declaration.entry_point or catalog.find(declaration.kind, declaration.plugin)
+    if info is None:
+        return frozenset()
+    isolation = declaration.isolation or catalog.default_isolation
+    try:
+        plugin_class = catalog.plugin_class(info, isolation)
+    except FlowStoneError:
+        return frozenset()
+    return frozenset(secret_keys(getattr(plugin_class, "config_schema", None)))
+
+
+def explain_asset(
+    report: ValidationReport, name: str, catalog: Catalog | None = None
+) -> dict[str, list[ExplainedKey]]:
+    """Explain the IO config (and scatter reader config) asset ``name`` gets; with
+    ``catalog``, keys the IO manager's (reader's) schema marks secret are redacted too.
 
     Raises:
         NotFound: no valid asset of that name.
@@ -77,7 +102,8 @@ def explain_asset(report: ValidationReport, name: str) -> dict[str, list[Explain
         hidden = {p[len(path) :] for p in own.env_paths if p[: len(path)] == path}
         if owner is not None:
             hidden |= {p[2:] for p in owner.env_paths if p[:2] == _CONFIG}
-        result[section] = list(_explain(values, frozenset(hidden), layers))
+        secrets = _secrets(catalog, report.manifests.get(*target))
+        result[section] = list(_explain(values, frozenset(hidden), layers, secrets))
     return result
 
 
@@ -85,8 +111,9 @@ def _explain(
     values: Mapping[str, Any],
     env_paths: frozenset[FieldPath],
     layers: list[tuple[Declared, FieldPath]],
+    secrets: frozenset[FieldPath] = frozenset(),
 ) -> Iterator[ExplainedKey]:
-    shown = redact(thaw(values), env_paths)
+    shown = redact(thaw(values), env_paths | secrets)
     for path, value in _leaves(shown, ()):
         layer = _layer(path, layers)
         if value == REDACTED and any(path[: len(p)] == p for p in env_paths):
@@ -139,8 +166,12 @@ def show_config(
     kind: str | None = None,
     asset: str | None = None,
     explain: bool = False,
+    catalog: Catalog | None = None,
 ) -> str:
     """Return the text of ``config show``: one block per declaration or asset section.
+
+    ``catalog`` (the installed plugins) lets keys the plugins' schemas mark secret be
+    redacted too.
 
     Raises:
         NotFound: the named declaration or asset is not there (or not valid).
@@ -151,13 +182,15 @@ def show_config(
         suggestion = f"did you mean {hint[0]!r}? " if hint else ""
         raise NotFound(f"No kind {kind!r}; {suggestion}known kinds: {', '.join(KINDS)}.", kind=kind)
     if asset is not None:
-        for section, keys in explain_asset(report, asset).items():
+        for section, keys in explain_asset(report, asset, catalog).items():
             blocks[f"Asset {asset} {section}"] = keys
     else:
         for declaration in report.manifests.declarations.values():
             if name in (None, declaration.name) and kind in (None, declaration.kind):
                 title = f"{declaration.kind} {declaration.name} (plugin {declaration.plugin})"
-                blocks[title] = explain_declaration(report, declaration.kind, declaration.name)
+                blocks[title] = explain_declaration(
+                    report, declaration.kind, declaration.name, catalog
+                )
         if not blocks:
             raise NotFound(_missing(report, f"{kind or 'declaration'} {name!r}", kind), name=name)
     lines: list[str] = []

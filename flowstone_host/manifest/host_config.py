@@ -40,6 +40,8 @@ class Sandbox:
     open_files: int
     probe_imports: bool = True
     default_isolation: str = "inprocess"
+    #: Seconds an in-process constructor, ``setup()``, ``teardown()`` or ``close()`` may take.
+    setup_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

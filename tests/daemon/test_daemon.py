@@ -240,13 +240,19 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def admin_url(daemon: Daemon) -> str:
-    """The admin URL the daemon logged, or "" before it did; fails at once if it exited."""
+def admin_url(daemon: Daemon, *, running: bool = True) -> str:
+    """The admin URL the daemon logged, or "" before it did; fails at once if it exited.
+
+    ``running``: only the "running" line counts, which follows the first load; else the
+    admin API's "listening" line, which precedes it, does too.
+    """
     assert daemon.process.poll() is None, f"the daemon exited:\n{daemon.workspace.log()}"
     for line in daemon.workspace.log().splitlines():
         if line.startswith("{") and "admin_url" in line:
-            url: str = json.loads(line)["admin_url"]
-            return url
+            record = json.loads(line)
+            if not running or "is running" in record["message"]:
+                url: str = record["admin_url"]
+                return url
     return ""
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from flowstone_host.cli import main
 from flowstone_host.config import REDACTED, redact, secret_keys
 
 
@@ -52,3 +55,24 @@ def test_plugins_mark_more_keys_in_their_schema() -> None:
         "opaque": REDACTED,
         "nested": {"pin": REDACTED},
     }
+
+
+def test_config_show_redacts_the_keys_a_plugin_schema_marks_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("flowstone_hostile")
+    (tmp_path / "plugins.d").mkdir()
+    (tmp_path / "host.yaml").write_text(
+        "apiVersion: flowstone/v1\nkind: HostConfig\nmetadata: {name: t}\n"
+        "spec: {plugins_dir: plugins.d, state_dir: state}\n"
+    )
+    (tmp_path / "plugins.d" / "db.yaml").write_text(
+        "apiVersion: flowstone/v1\nkind: Resource\nmetadata: {name: db}\n"
+        "spec:\n  plugin: hostile-stalling\n"
+        "  config: {opaque: hunter2, nested: {pin: '8642'}, label: plain}\n"
+    )
+    assert main(["config", "show", "db", "--config", str(tmp_path / "host.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "8642" not in out
+    assert f'opaque: "{REDACTED}"' in out and f'nested.pin: "{REDACTED}"' in out
+    assert 'label: "plain"' in out

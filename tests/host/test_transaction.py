@@ -4,6 +4,7 @@ failures, retries and dependency diamonds that the broader host tests do not rea
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -368,6 +369,14 @@ class _Loader:
     def __init__(self, *fail: str) -> None:
         self.fail = set(fail)
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.torn_down: list[Entry] = []
+
+    def secret_paths(self, declaration: Declaration) -> frozenset[tuple[str | int, ...]]:
+        return frozenset()
+
+    def teardown(self, entry: Entry, timeout_s: float | None = None) -> bool:
+        self.torn_down.append(entry)
+        return True
 
     def load(self, declaration: Declaration, resources: dict[str, Any]) -> Entry:
         self.calls.append((declaration.name, dict(resources)))
@@ -391,6 +400,9 @@ class _Health:
 
     def check(self, entry: Entry) -> Health:
         return Health.unhealthy("sick") if entry.name in self.sick else Health.ok()
+
+    def start(self, entry: Entry) -> Callable[[], Health]:
+        return lambda: self.check(entry)
 
     def observe(self, state: DeclarationState, health: Health | None) -> None:
         if health is not None and not health.healthy:
