@@ -1,8 +1,9 @@
 """``flowstone-host check``: load, set up, health-check and tear down every declaration.
 
 Each declaration goes through the same loader and health check as in the daemon, one at a
-time, and is torn down again before the next; nothing stays running. One line per
-declaration says what happened.
+time, and is torn down again before the next, except the resources others depend on: they
+are brought up first and stay up for their dependents until the end. Nothing stays running
+afterwards. One line per declaration says what happened.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import FlowStoneError
 from ..host.health import HealthChecker
+from ..host.report import capped
+from ..kinds import Kind
 from ..loading import entry_points
-from ..loading.loader import PluginLoader, teardown_entry
+from ..loading.entry import Entry
+from ..loading.loader import PluginLoader
 from ..manifest.model import Declaration, ManifestSet
 from .common import Subparsers, add_command, read_manifests
 
@@ -51,39 +56,100 @@ def check_declarations(
 ) -> Iterator[CheckResult]:
     """Yield the result of loading, checking and tearing down each declaration in order.
 
-    A declaration whose plugin could not even be read (``manifests.unloadable``) is
-    reported as failed with the reason, in its place.
+    The resources a declaration ``depends_on`` are brought up first (checked in their
+    turn, ahead of it if they come later) and passed to it set up, as the daemon does; they
+    stay up until the check ends, then are torn down, newest first. A declaration whose
+    plugin could not even be read (``manifests.unloadable``) is reported as failed with the
+    reason, in its place.
     """
     loadable = [(d, None) for d in manifests.declarations.values()]
     everything = sorted([*loadable, *manifests.unloadable.values()], key=lambda p: _place(p[0]))
-    for declaration, unloadable in everything:
-        if unloadable is not None:
-            facts = entry_points.provenance(declaration.namespace, declaration.plugin)
-            yield CheckResult(
-                declaration, "failed", unloadable, facts.get("distribution"), facts.get("version")
-            )
-            continue
+    run = _CheckRun(manifests, loader, health)
+    try:
+        for declaration, unloadable in everything:
+            if unloadable is not None:
+                facts = entry_points.provenance(declaration.namespace, declaration.plugin)
+                distribution, version = facts.get("distribution"), facts.get("version")
+                yield CheckResult(declaration, "failed", unloadable, distribution, version)
+                continue
+            yield run.check(declaration, ())
+    finally:
+        run.close()
+
+
+class _CheckRun:
+    """One ``check``: results by declaration, and the resources kept up for dependents."""
+
+    def __init__(self, manifests: ManifestSet, loader: PluginLoader, health: HealthChecker):
+        self.manifests, self.loader, self.health = manifests, loader, health
+        self.needed = {n for d in manifests.declarations.values() for n in d.depends_on}
+        self.results: dict[tuple[str, str], CheckResult] = {}
+        self.up: dict[str, Entry] = {}  # resources set up for their dependents, by name
+
+    def check(self, declaration: Declaration, chain: tuple[tuple[str, str], ...]) -> CheckResult:
+        key = (declaration.kind, declaration.name)
+        if key not in self.results:
+            self.results[key] = self._check(declaration, (*chain, key))
+        return self.results[key]
+
+    def _check(self, declaration: Declaration, chain: tuple[tuple[str, str], ...]) -> CheckResult:
+        handles: dict[str, Any] = {}
+        for name in declaration.depends_on:
+            problem = self._bring_up(name, chain)
+            if problem:
+                reason = f"it depends on resource {name!r}, which is not set up ({problem})"
+                facts = entry_points.provenance(declaration.namespace, declaration.plugin)
+                return CheckResult(
+                    declaration, "failed", reason, facts.get("distribution"), facts.get("version")
+                )
+            handles[name] = self.up[name].handle
         try:
-            entry = loader.load(declaration)
+            entry = self.loader.load(declaration, handles)
         except FlowStoneError as exc:
             context = exc.context
-            yield CheckResult(
+            return CheckResult(
                 declaration,
                 "failed",
-                exc.message,
+                capped(exc.message),
                 context.get("distribution"),
                 context.get("version"),
             )
-            continue
+        keep = declaration.kind == Kind.RESOURCE and declaration.name in self.needed
         try:
-            result = health.check(entry)
+            result = self.health.check(entry)
         finally:
-            teardown_entry(entry)
+            if keep:
+                self.up[declaration.name] = entry
+            else:
+                self.loader.teardown(entry)
         meta = entry.metadata
         state, reason = "ok", ""
         if result is not None and not result.healthy:
             state, reason = "unhealthy", result.reason or "unhealthy"
-        yield CheckResult(declaration, state, reason, meta.get("distribution"), meta.get("version"))
+        distribution, version = meta.get("distribution"), meta.get("version")
+        return CheckResult(declaration, state, reason, distribution, version)
+
+    def _bring_up(self, name: str, chain: tuple[tuple[str, str], ...]) -> str | None:
+        """Set up resource ``name`` if it is not up; return why it is not, or ``None``."""
+        if name in self.up:
+            return None
+        key = (Kind.RESOURCE, name)
+        target = self.manifests.declarations.get(key)
+        if target is None:
+            unloadable = self.manifests.unloadable.get(key)
+            return unloadable[1] if unloadable else "it is not declared"
+        if key in chain:
+            return "it depends on this one in turn"
+        result = self.check(target, chain)
+        if name in self.up:
+            return None
+        return result.reason or result.state
+
+    def close(self) -> None:
+        """Tear down the resources kept up for their dependents, newest first."""
+        for entry in reversed(list(self.up.values())):
+            self.loader.teardown(entry)
+        self.up.clear()
 
 
 def _place(declaration: Declaration) -> tuple[str, int]:

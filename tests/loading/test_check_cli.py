@@ -105,6 +105,24 @@ def test_an_unhealthy_resource_is_reported_and_still_torn_down(tmp_path: Path) -
     assert lines[-1] == "0 of 1 declaration(s) OK; 0 manifest error(s)"
 
 
+@requires_hostile
+def test_a_resource_is_checked_with_the_resources_it_depends_on_set_up(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins.d"
+    journal = tmp_path / "journal.log"
+    # "app" comes first in the folder, and needs "base" up: it is brought up ahead of it
+    write_declaration(
+        plugins, "app", "needs", kind="Resource", config={"needs": ["base"]}, depends_on=["base"]
+    )
+    base = {"journal": str(journal), "label": "base"}
+    write_declaration(plugins, "base", "journal", kind="Resource", config=base)
+    code, lines = check("--config", str(write_host_config(tmp_path, plugins)), str(plugins))
+    states = declaration_lines(lines, "Resource")
+    assert {name: state for name, (state, _) in states.items()} == {"app": "OK", "base": "OK"}
+    assert code == 0, lines
+    assert journal.read_text().splitlines() == ["setup base", "teardown base"]  # once
+    assert lines[-1] == "2 of 2 declaration(s) OK; 0 manifest error(s)"
+
+
 def test_a_refused_distribution_is_an_error_naming_the_rule(tmp_path: Path) -> None:
     plugins = tmp_path / "plugins.d"
     write_declaration(plugins, "j", "journal", config={"journal": str(tmp_path / "j.log")})
