@@ -11,8 +11,10 @@ from . import (
     config_show,
     daemon_client,
     materialize,
+    new_plugin,
     partitions,
     plugins,
+    redrive,
     run,
     runs,
     schema,
@@ -41,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         daemon_client.register_reload,
         materialize.register,
         runs.register,
+        redrive.register,
         partitions.register,
+        new_plugin.register,
     ):
         register(sub)
     return parser

@@ -27,10 +27,15 @@ def register(sub: Subparsers) -> None:
             "(its address is in state_dir/daemon.json), it is asked (GET /runs, GET\n"
             "/runs/ID, POST /runs/ID/cancel: that one with the admin token when one is set);\n"
             "otherwise, or with --local, the state folder is read directly.\n\n"
+            "`runs retune ID --max-concurrency N --tolerate 5%|N` changes the scatters of a\n"
+            "run while it runs (recorded in the state folder, which the running process\n"
+            "polls: applied within one batch, and to later resumes and redrives).\n\n"
             "Exit codes: 0 shown, 1 no such run (or the daemon refused), 2 usage error."
         ),
     )
-    parser.add_argument("action", nargs="?", choices=["show", "cancel"], help="what to do")
+    parser.add_argument(
+        "action", nargs="?", choices=["show", "cancel", "retune"], help="what to do"
+    )
     parser.add_argument("run_id", nargs="?", metavar="ID")
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="runs to list")
     parser.add_argument("--after", metavar="ID", help="list the runs older than run ID")
@@ -40,9 +45,21 @@ def register(sub: Subparsers) -> None:
     parser.add_argument("--local", action="store_true", help="read the state folder, not a daemon")
     parser.add_argument("--admin", metavar="URL", help="the daemon's admin API (default: found)")
     parser.add_argument("--token", help=f"admin token for cancel (default: ${TOKEN_ENV})")
+    parser.add_argument(
+        "--max-concurrency", type=int, metavar="N", help="retune: scatter items run at once"
+    )
+    parser.add_argument(
+        "--tolerate", metavar="5%%|N", help="retune: tolerated failed items (percent or count)"
+    )
 
 
 def _runs(args: argparse.Namespace) -> int:
+    if args.action == "retune" and args.run_id:
+        return _retune(args)
+    return _query(args)
+
+
+def _query(args: argparse.Namespace) -> int:
     from ..errors import FlowStoneError
 
     if args.action is not None and not args.run_id:
@@ -156,6 +173,50 @@ def _show(run: dict[str, Any]) -> None:
         print(f"  {step['asset']} [{step['partition']}]: {step['status']}{extra}")
     if run.get("steps_next") is not None:
         print(f"  ... {run['steps_total'] - run['steps_next']} more step(s)")
+    for redrive in run.get("redrives", []):
+        scatters = ", ".join(f"{w}: {n}" for w, n in redrive.get("scatters", {}).items())
+        error = redrive.get("error")
+        why = f" [{error['code']}] {error['message'][:60]}" if error else ""
+        print(
+            f"  redrive {_when(redrive['at'])}: {redrive.get('keys_retried', 0)} key(s) "
+            f"retried ({scatters or 'none'}): {redrive.get('outcome')}{why}"
+        )
+    for retune in run.get("retunes", []):
+        changes = {k: retune[k] for k in ("max_concurrency", "tolerated_failures") if k in retune}
+        print(f"  retune {_when(retune['at'])}: {changes}")
+
+
+def _retune(args: argparse.Namespace) -> int:
+    from ..errors import FlowStoneError, NotFound
+    from ..runtime.records import RunRecords
+    from ..runtime.redrive import parse_tolerated, retune
+
+    try:
+        tolerated = None if args.tolerate is None else parse_tolerated(args.tolerate)
+        records = RunRecords.in_state_dir(host_config(args).state_dir)
+    except FlowStoneError as exc:
+        print(f"flowstone-host runs retune: error: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        event = retune(
+            records, args.run_id, max_concurrency=args.max_concurrency, tolerated_failures=tolerated
+        )
+    except NotFound:
+        print(f"flowstone-host runs retune: no run {args.run_id!r}", file=sys.stderr)
+        return 1
+    except FlowStoneError as exc:
+        print(f"flowstone-host runs retune: error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        records.close()
+    changes = {k: event[k] for k in ("max_concurrency", "tolerated_failures") if k in event}
+    when = (
+        "its scatters apply it within one batch"
+        if event["run_status"] == "running"
+        else f"it is {event['run_status']}: applies when it resumes or is redriven"
+    )
+    print(f"run {args.run_id} retuned {changes}; {when}")
+    return 0
 
 
 def _when(timestamp: float) -> str:

@@ -95,6 +95,14 @@ class ScatterCoordinator(Plugin):
     - ``record_outcomes`` records many outcomes with the same semantics as ``complete`` and
       ``fail`` one by one (completions first); shared backends override it to do so in one
       transaction, and to say exactly which call moved the barrier to a finished state.
+
+    Operating runs (contract 1.2, optional; the default raises ``NotSupported``):
+
+    - ``retry_failed(id)`` moves every failed key back to pending (a redrive), reopens the
+      barrier and forgets its reader checkpoint; each failed key is returned by exactly one
+      call, and the failed count drops by exactly that many.
+    - ``set_tolerated_failures(id, tolerated)`` changes a pending barrier's threshold (a
+      live retune) and judges the barrier by it at once.
     """
 
     @abstractmethod
@@ -237,3 +245,35 @@ class ScatterCoordinator(Plugin):
             NotSupported: the coordinator cannot tell (the default).
         """
         raise NotSupported(f"{type(self).__name__} cannot report finished keys.")
+
+    def retry_failed(self, barrier_id: str) -> list[str]:
+        """Move the failed keys back to pending and return them, sorted (a redrive).
+
+        Their errors are forgotten and the failed count drops by exactly as many keys; a
+        barrier that is ``threshold_exceeded``, ``cancelled``, or ``complete`` with failures
+        becomes ``pending`` again (its key set stays as final as it was), and its reader
+        checkpoint is cleared, since it covered the failed items (a resumed run reads from
+        the start and skips finished keys). A ``complete`` barrier without failures stays
+        as it is and returns ``[]``. Among concurrent calls, each key is returned once.
+
+        Raises:
+            NotFound: unknown barrier.
+            NotSupported: the coordinator cannot retry keys (the default).
+        """
+        raise NotSupported(f"{type(self).__name__} cannot retry failed keys.")
+
+    def set_tolerated_failures(
+        self, barrier_id: str, tolerated_failures: Mapping[str, Any] | None
+    ) -> BarrierState:
+        """Replace the tolerated-failure threshold of a pending barrier; return its status.
+
+        The barrier is judged by the new threshold at once (tightening it below the failures
+        already recorded turns it ``threshold_exceeded``). A finished barrier is left as it
+        is.
+
+        Raises:
+            NotFound: unknown barrier.
+            ValidationError: ``tolerated_failures`` is malformed (:func:`check_tolerated`).
+            NotSupported: the threshold is fixed at creation (the default).
+        """
+        raise NotSupported(f"{type(self).__name__} cannot change a barrier's threshold.")

@@ -62,7 +62,8 @@ CONTRACTS: dict[str, Contract] = {
         _contract("IOManager", "io_managers", IOManager),
         _contract("ItemReader", "item_readers", ItemReader),
         # 1.1: the optional durable-run methods (find_barrier, checkpoints, record_outcomes)
-        _contract("ScatterCoordinator", "scatter_coordinators", ScatterCoordinator, "1.1.0"),
+        # 1.2: the optional operating methods (retry_failed, set_tolerated_failures)
+        _contract("ScatterCoordinator", "scatter_coordinators", ScatterCoordinator, "1.2.0"),
         _contract("ParallelCoordinator", "parallel_coordinators", ParallelCoordinator),
         _contract("RoutingCoordinator", "routing_coordinators", RoutingCoordinator),
         _contract("Resource", "resources", Resource),

@@ -262,6 +262,7 @@ def _scatter(spec: Mapping[str, Any], reader_config: Mapping[str, Any]) -> Scatt
         executor=spec.get("executor", DEFAULT),
         batch_size=spec.get("batch_size", 100),
         max_concurrency=spec.get("max_concurrency", 4),
+        items_per_call=spec.get("items_per_call", 1),
         tolerated_failures=freeze(spec.get("tolerated_failures", {"count": 0})),
         gather=spec.get("gather"),
         reader_config=freeze(spec.get("reader_config", {})),

@@ -104,6 +104,7 @@ class Scatter:
     executor: str = DEFAULT
     batch_size: int = 100
     max_concurrency: int = 4
+    items_per_call: int = 1
     tolerated_failures: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({"count": 0})
     )

@@ -4,7 +4,8 @@ They keep every invariant of their contracts; state lives as long as the plugin 
 Shared or durable coordination needs the SQLite or PostgreSQL coordinators.
 
 The scatter coordinator also implements the optional durable-run methods for the life of
-the process: ``find_barrier``, reader checkpoints, ``finished_keys``, and a
+the process: ``find_barrier``, reader checkpoints, ``finished_keys``, ``retry_failed``,
+``set_tolerated_failures``, and a
 ``record_outcomes`` that records a whole batch under its one lock, so its ``counted`` and
 ``transitioned`` are exact among any number of threads (every key of the batch is checked
 first: an unknown key records nothing).
@@ -67,7 +68,7 @@ class _Barrier:
 class MemoryScatterCoordinator(ScatterCoordinator):
     """Scatter barriers in a dict, guarded by one lock."""
 
-    contract_version = "1.1.0"
+    contract_version = "1.2.0"
     plugin_version = "1.0.0"
     config_schema: ClassVar[dict[str, Any]] = {}  # no settings: any config key is a typo
 
@@ -178,6 +179,27 @@ class MemoryScatterCoordinator(ScatterCoordinator):
         with self._lock:
             b = self._get(barrier_id)
             return {key for key in wanted if key in b.results or key in b.errors}
+
+    def retry_failed(self, barrier_id: str) -> list[str]:
+        with self._lock:
+            b = self._get(barrier_id)
+            keys = sorted(b.errors)
+            if not keys and b.state not in ("threshold_exceeded", "cancelled"):
+                return []
+            b.errors.clear()
+            b.state, b.checkpoint = "pending", None
+            b.settle()
+            return keys
+
+    def set_tolerated_failures(
+        self, barrier_id: str, tolerated_failures: Mapping[str, Any] | None
+    ) -> BarrierState:
+        tolerated = check_tolerated(tolerated_failures)
+        with self._lock:
+            b = self._get(barrier_id)
+            if b.state == "pending":
+                b.tolerated = tolerated
+            return b.settle()
 
 
 _FINISHED: frozenset[BranchState] = frozenset({"complete", "failed"})

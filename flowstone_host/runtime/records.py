@@ -4,7 +4,9 @@ One SQLite file (``runs.sqlite`` in the host's state folder) in WAL mode with a 
 timeout; every write is one ``BEGIN IMMEDIATE`` transaction, so several processes (a
 ``materialize`` and a ``runs`` listing, or two materializations) share it safely.
 ``runs`` has one row per run; ``steps`` one row per ``(run, asset, partition)`` with its
-outcome and details (scatter counts, a parallel execution id, a routing decision).
+outcome and details (scatter counts, a parallel execution id, a routing decision);
+``run_events`` one row per redrive or retune of a run. The schema is versioned
+(``PRAGMA user_version``, :data:`_MIGRATIONS`): an older file is migrated when opened.
 
 Connections outlive a :class:`RunRecords`: :meth:`RunRecords.close` hands them to a small
 per-process pool (:class:`_Pool`, keyed by the file's path and checked against its inode)
@@ -26,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +52,17 @@ _SCHEMA = (
 #: The WAL is truncated back to this size when it is checkpointed (it is reused, not
 #: deleted, while a pooled connection keeps it open).
 _JOURNAL_SIZE_LIMIT = 4 << 20
+#: Versioned migrations over the base schema; ``PRAGMA user_version`` says how many of them
+#: a file has. 1: the base schema. 2: ``run_events``, each redrive and retune of a run.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (),
+    (
+        "CREATE TABLE IF NOT EXISTS run_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "run_id TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL, details TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS run_events_by_run ON run_events (run_id, kind, seq)",
+    ),
+)
+EventKind = Literal["redrive", "retune"]
 _RUN_COLUMNS = (
     "run_id, status, assets, partitions, user, host, pid, created_at, updated_at, "
     "finished_at, attempts, error"
@@ -86,6 +99,8 @@ class RunRecord:
     attempts: int
     error: dict[str, Any] | None
     steps: tuple[StepRecord, ...] = ()
+    redrives: tuple[dict[str, Any], ...] = ()
+    retunes: tuple[dict[str, Any], ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -108,8 +123,11 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe form (for ``runs show --format json``)."""
-        data = {name: getattr(self, name) for name in self.__slots__ if name != "steps"}
+        skip = ("steps", "redrives", "retunes")
+        data = {name: getattr(self, name) for name in self.__slots__ if name not in skip}
         data["steps"] = [{n: getattr(s, n) for n in s.__slots__} for s in self.steps]
+        data["redrives"] = [dict(r) for r in self.redrives]
+        data["retunes"] = [dict(r) for r in self.retunes]
         return data
 
 
@@ -208,6 +226,7 @@ class RunRecords:
             with self._write() as conn:
                 for statement in _SCHEMA:
                     conn.execute(statement)
+                _migrate(conn, self.path)
 
     @classmethod
     def in_state_dir(cls, state_dir: str | os.PathLike[str]) -> RunRecords:
@@ -313,7 +332,8 @@ class RunRecords:
             )
 
     def get(self, run_id: str, *, steps: bool = True) -> RunRecord:
-        """Return run ``run_id`` with its steps (``steps=False``: without them).
+        """Return run ``run_id`` with its steps (``steps=False``: without them), redrives
+        and retunes.
 
         Raises:
             NotFound: no such run.
@@ -324,13 +344,13 @@ class RunRecords:
         if found is None:
             raise NotFound(f"No run {run_id!r} in {str(self.path)!r}.", run_id=run_id)
         if not steps:
-            return _run(found, ())
+            return _with_events(self, _run(found, ()))
         rows = conn.execute(
             "SELECT asset, partition, status, started_at, finished_at, error, details "
             "FROM steps WHERE run_id = ? ORDER BY COALESCE(started_at, 0), asset, partition",
             (run_id,),
         ).fetchall()
-        return _run(found, tuple(_step(s) for s in rows))
+        return _with_events(self, _run(found, tuple(_step(s) for s in rows)))
 
     def find(self, run_id: str) -> RunRecord | None:
         """Return run ``run_id``, or ``None``."""
@@ -416,6 +436,53 @@ class RunRecords:
             .fetchall()
         )
         return [_run(row, ()) for row in rows]
+
+    # -- redrives and retunes ----------------------------------------------------------
+
+    def add_event(self, run_id: str, kind: EventKind, details: Mapping[str, Any]) -> int:
+        """Record a redrive or a retune of run ``run_id``; return its sequence number.
+
+        Raises:
+            NotFound: no such run.
+        """
+        self.get(run_id, steps=False)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO run_events (run_id, kind, at, details) VALUES (?, ?, ?, ?)",
+                (run_id, kind, time.time(), _dump(dict(details))),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def update_event(self, seq: int, details: Mapping[str, Any]) -> None:
+        """Merge ``details`` into event ``seq`` (a redrive's outcome once it ends)."""
+        with self._write() as conn:
+            row = conn.execute("SELECT details FROM run_events WHERE seq = ?", (seq,)).fetchone()
+            if row is not None:
+                merged = _dump({**json.loads(row[0]), **dict(details)})
+                conn.execute("UPDATE run_events SET details = ? WHERE seq = ?", (merged, seq))
+
+    def events(self, run_id: str, kind: EventKind) -> tuple[dict[str, Any], ...]:
+        """Return run ``run_id``'s redrives or retunes, oldest first, each with its ``seq``
+        and ``at`` (epoch seconds) over its details."""
+        rows = self._conn().execute(
+            "SELECT seq, at, details FROM run_events WHERE run_id = ? AND kind = ? ORDER BY seq",
+            (run_id, kind),
+        )
+        return tuple({"seq": seq, "at": at, **json.loads(details)} for seq, at, details in rows)
+
+    def tuning(self, run_id: str) -> tuple[int, dict[str, Any]] | None:
+        """Return the latest retune of run ``run_id`` as ``(seq, details)``, or ``None``
+        (one indexed lookup: scatter runners poll it between batches)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT seq, details FROM run_events WHERE run_id = ? AND kind = 'retune' "
+                "ORDER BY seq DESC LIMIT 1",
+                (run_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (int(row[0]), json.loads(row[1]))
 
     # -- steps -------------------------------------------------------------------------
 
@@ -505,6 +572,31 @@ def plain_steps(rows: Iterable[tuple[str, str, str, float, float]]) -> tuple[Ste
     found = list(by_step.values())
     found.sort(key=lambda s: (s.started_at or 0, s.asset, s.partition))
     return tuple(found)
+
+
+def _with_events(records: RunRecords, record: RunRecord) -> RunRecord:
+    redrives = records.events(record.run_id, "redrive")
+    retunes = records.events(record.run_id, "retune")
+    if redrives or retunes:
+        record = replace(record, redrives=redrives, retunes=retunes)
+    return record
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Apply the migrations a file lacks (in the caller's write transaction)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(_MIGRATIONS):
+        raise StorageError(
+            f"Run records {str(path)!r} are at schema version {version}, newer than this "
+            f"host's {len(_MIGRATIONS)}: upgrade flowstone-host.",
+            path=str(path),
+        )
+    for number, statements in enumerate(_MIGRATIONS, start=1):
+        if number > version:
+            for statement in statements:
+                conn.execute(statement)
+    if version < len(_MIGRATIONS):
+        conn.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
 
 
 def _dump(value: Any) -> str:

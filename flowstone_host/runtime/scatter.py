@@ -13,6 +13,22 @@ with the barrier once every item of that batch and of all earlier ones has a rec
 outcome, so a killed run resumes from it without losing an item, and skips the finished
 ones. At the tolerated-failure threshold the run stops dispatching, cancels what is
 queued, cancels the barrier and fails.
+
+Live retune: between dispatch waits (at least every :data:`TUNING_INTERVAL_S`) the runner
+reads the run's latest retune from its records; a new ``max_concurrency`` bounds the chunks
+in flight from the next dispatch on, and new ``tolerated_failures`` are handed to the
+barrier (``set_tolerated_failures``), so the coordinator and the runtime judge by the same
+threshold. A coordinator without that method keeps its creation threshold: the runtime then
+also enforces the new one, cancelling the barrier when it is crossed (a looser one cannot
+help before the old one trips).
+
+Redrive: ``retry_failed`` reopens the barrier and clears its checkpoint, so a resumed pass
+reads from the start and runs only the keys without an outcome (the retried ones, and any
+never read); completed keys keep their results for the gather.
+
+``items_per_call``: the item function gets a list of that many items (fewer in the last
+call of a chunk) and returns a list of as many results; each item keeps its own key and
+outcome.
 """
 
 from __future__ import annotations
@@ -31,7 +47,7 @@ from typing import Any
 from ..boundary import call
 from ..contracts.scatter import threshold_exceeded
 from ..contracts.types import BarrierStatus
-from ..errors import Conflict, FlowStoneError, NotSupported, normalize
+from ..errors import Conflict, FlowStoneError, NotSupported, ValidationError, normalize
 from ..manifest.model import Asset, Scatter, thaw
 from ..partitions import partition_key
 from ..registry import Entry
@@ -42,7 +58,7 @@ from .keys import scatter_key
 from .spans import SCATTER_ITEM, metadata
 from .steps import Run
 
-__all__ = ["run_chunk", "run_scatter"]
+__all__ = ["TUNING_INTERVAL_S", "run_calls", "run_chunk", "run_scatter"]
 
 #: Tokens of scatters being stopped: threads of this process stop between items.
 _STOPPED: set[str] = set()
@@ -53,19 +69,26 @@ CHECKPOINT_INTERVAL_S = 0.2
 RECORD_INTERVAL_S = 0.1
 #: Items read ahead (in whole reader batches) whose keys are inserted in one call.
 GROUP_ITEMS = 4096
+#: Longest time between two reads of the run's retune while the scatter runs.
+TUNING_INTERVAL_S = 0.1
 
 Chunk = list[tuple[str, Any]]
 Outcomes = tuple[dict[str, Any], dict[str, Any]]
 
 
-def run_chunk(function: Callable[..., Any], ctx: RunContext, chunk: Chunk, token: str) -> Outcomes:
+def run_chunk(
+    function: Callable[..., Any], ctx: RunContext, chunk: Chunk, token: str, per_call: int = 1
+) -> Outcomes:
     """Run ``function(ctx, item)`` over ``chunk``; return ``({key: result}, {key: error})``.
 
     Runs on the executor (a thread, or a process: then it must stay picklable). Stops
     between items once the scatter's ``token`` is stopped; the items not run are in
     neither mapping. Each item runs in a ``scatter.item`` span when a telemetry handler
-    listens for it (whether one does is read once per chunk).
+    listens for it (whether one does is read once per chunk). With ``per_call`` above 1,
+    see :func:`run_calls`.
     """
+    if per_call > 1:
+        return run_calls(function, ctx, chunk, token, per_call)
     completed: dict[str, Any] = {}
     failed: dict[str, Any] = {}
     if listening(SCATTER_ITEM):
@@ -93,6 +116,56 @@ def run_chunk(function: Callable[..., Any], ctx: RunContext, chunk: Chunk, token
     return completed, failed
 
 
+def run_calls(
+    function: Callable[..., Any], ctx: RunContext, chunk: Chunk, token: str, per_call: int
+) -> Outcomes:
+    """Run ``function(ctx, [item, ...])`` over ``chunk``, ``per_call`` items a call.
+
+    ``ctx.key`` is ``None`` (a call has several keys). The call returns one result per
+    item, in order; an exception fails every item of the call, and a result that is not a
+    list (or tuple) of as many results fails each of them with a ``validation_error``.
+    """
+    completed: dict[str, Any] = {}
+    failed: dict[str, Any] = {}
+    traced = listening(SCATTER_ITEM)
+    base = metadata(ctx.run_id, ctx.asset, ctx.partition) if traced else {}
+    for first in range(0, len(chunk), per_call):
+        if token in _STOPPED:
+            break
+        part = chunk[first : first + per_call]
+        keys = [key for key, _ in part]
+        try:
+            if traced:
+                with span(SCATTER_ITEM, {**base, "key": keys[0], "keys": len(keys)}) as live:
+                    try:
+                        results = function(ctx, [item for _, item in part])
+                    except Exception as exc:
+                        live["error"] = normalize(exc)
+                        raise
+            else:
+                results = function(ctx, [item for _, item in part])
+        except Exception as exc:
+            error = normalize(exc).to_dict()
+            failed.update(dict.fromkeys(keys, error))
+            continue
+        if not isinstance(results, list | tuple) or len(results) != len(part):
+            got = (
+                f"{len(results)} results"
+                if isinstance(results, list | tuple)
+                else repr(type(results).__name__)
+            )
+            error = ValidationError(
+                f"The item function of {ctx.asset!r} (items_per_call) was given {len(part)} "
+                f"items and returned {got}: it must return a list of one result per item, "
+                "in order.",
+                asset=ctx.asset,
+            ).to_dict()
+            failed.update(dict.fromkeys(keys, error))
+            continue
+        completed.update(zip(keys, results, strict=True))
+    return completed, failed
+
+
 @dataclass
 class _Batch:
     remaining: int
@@ -114,13 +187,15 @@ def run_scatter(
     barrier, resumed = _barrier(run, coordinator, asset, partition, spec)
     status: BarrierStatus = call(coordinator, "status", barrier)
     if status.status == "pending":
+        if not resumed:  # the step names its barrier from the start: a redrive finds it
+            run.records.note(run.run_id, asset.name, partition_key(partition), barrier=barrier)
         dispatch = _Dispatch(run, asset, partition, inputs, ctx, coordinator, barrier, resumed)
         dispatch.execute()
         status = call(coordinator, "status", barrier)
     counts = {"completed": status.completed, "failed": status.failed, "total": status.total}
     run.records.note(run.run_id, asset.name, partition_key(partition), barrier=barrier, **counts)
     if status.status != "complete":
-        raise _stopped(asset, partition, status, spec)
+        raise _stopped(asset, partition, status, spec.tolerated_failures)
     results = call(coordinator, "gather", barrier)
     if spec.gather is None:
         return results
@@ -148,14 +223,15 @@ def _barrier(
     return created, False
 
 
-def _stopped(asset: Asset, partition: Any, status: BarrierStatus, spec: Scatter) -> FlowStoneError:
+def _stopped(asset: Asset, partition: Any, status: BarrierStatus, tolerated: Any) -> FlowStoneError:
     where = asset.name if partition is None else f"{asset.name} [{partition_key(partition)}]"
-    tolerated = dict(spec.tolerated_failures)
+    tolerated = None if tolerated is None else dict(tolerated)
     return ThresholdExceeded(
         f"Scatter {where} stopped ({status.status}): {status.failed} item(s) failed of "
         f"{status.total} read, {status.completed} completed; tolerated_failures is "
-        f"{tolerated}. Fix the failing items (see the run's errors), then materialize "
-        "with --fresh to start a new run.",
+        f"{tolerated}. Fix the failing items (see the run's errors), then "
+        "`flowstone-host redrive RUN` re-runs only the failed ones (or materialize with "
+        "--fresh to start a new run).",
         details={
             "status": status.status,
             "completed": status.completed,
@@ -200,6 +276,12 @@ class _Dispatch:
         self.reader_done = False
         self.saved_at = 0.0
         self.pending_checkpoint: dict[str, Any] | None = None
+        # Live tuning: the run's latest retune applies on top of the spec.
+        self.max_concurrency = spec.max_concurrency
+        self.tolerated: dict[str, Any] | None = thaw(spec.tolerated_failures)
+        self.enforce_tolerated = False  # the barrier kept its threshold: the runtime judges
+        self.tuning_seq = 0
+        self.tuned_at = 0.0
         self.total = self._count()
 
     def _count(self) -> int | None:
@@ -211,6 +293,7 @@ class _Dispatch:
     def execute(self) -> None:
         try:
             self._restore()
+            self._tune(force=True)
             while self._step():
                 pass
             self._flush(force_checkpoint=True)
@@ -224,7 +307,7 @@ class _Dispatch:
         if self.run.cancelled.is_set():  # between batches: record what finished, then stop
             self._flush(force_checkpoint=True)
             raise Cancelled(f"Run {self.run.run_id!r} was cancelled.", run_id=self.run.run_id)
-        while len(self.in_flight) < self.spec.max_concurrency:
+        while len(self.in_flight) < self.max_concurrency:
             if not self.ready and not self.reader_done:
                 self._read()
                 continue
@@ -232,12 +315,21 @@ class _Dispatch:
                 break
             seq, chunk = self.ready.popleft()
             future = call(
-                self.executor, "submit", run_chunk, self.function, self.ctx, chunk, self.token
+                self.executor,
+                "submit",
+                run_chunk,
+                self.function,
+                self.ctx,
+                chunk,
+                self.token,
+                self.spec.items_per_call,
             )
             self.in_flight[future] = (seq, chunk)
         if not self.in_flight:
             return False
-        finished, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+        finished, _ = wait(
+            list(self.in_flight), timeout=TUNING_INTERVAL_S, return_when=FIRST_COMPLETED
+        )
         for future in finished:
             seq, chunk = self.in_flight.pop(future)
             outcomes = _outcomes(future, chunk)
@@ -246,7 +338,39 @@ class _Dispatch:
             self.buffered_failed += len(outcomes[1])
         if self._record_due():
             self._flush()
+        self._tune()
         return True
+
+    def _tune(self, force: bool = False) -> None:
+        """Apply the run's latest retune when there is a new one (read at most every
+        :data:`TUNING_INTERVAL_S`, or at once with ``force``)."""
+        now = time.monotonic()
+        if not force and now - self.tuned_at < TUNING_INTERVAL_S:
+            return
+        self.tuned_at = now
+        latest = self.run.records.tuning(self.run.run_id)
+        if latest is None or latest[0] == self.tuning_seq:
+            return
+        self.tuning_seq, tuning = latest
+        applied: dict[str, Any] = {}
+        if tuning.get("max_concurrency") is not None:
+            self.max_concurrency = max(1, int(tuning["max_concurrency"]))
+            applied["max_concurrency"] = self.max_concurrency
+        state = "pending"
+        if "tolerated_failures" in tuning:
+            self.tolerated = tuning["tolerated_failures"]
+            applied["tolerated_failures"] = self.tolerated
+            try:
+                state = call(
+                    self.coordinator, "set_tolerated_failures", self.barrier, self.tolerated
+                )
+                self.enforce_tolerated = False
+            except NotSupported:
+                self.enforce_tolerated = True
+        key = partition_key(self.partition)
+        self.run.records.note(self.run.run_id, self.asset.name, key, tuning=applied)
+        if "tolerated_failures" in applied:
+            self._check_threshold(state)  # a tighter threshold may be crossed already
 
     def _record_due(self) -> bool:
         """Whether to record the buffered outcomes now: when enough wait or for long
@@ -258,14 +382,16 @@ class _Dispatch:
         if self.buffered_failed and threshold_exceeded(
             self.failed + self.buffered_failed,
             self.total or 0,
-            thaw(self.spec.tolerated_failures),
+            self.tolerated,
             final=self.total is not None,
         ):
             return True
         return time.monotonic() - self.recorded_at >= RECORD_INTERVAL_S
 
     def _chunk_size(self) -> int:
-        return max(1, min(64, self.spec.batch_size // max(1, self.spec.max_concurrency)))
+        size = max(1, min(64, self.spec.batch_size // max(1, self.max_concurrency)))
+        per_call = self.spec.items_per_call
+        return -(-size // per_call) * per_call  # whole calls only
 
     # -- reading -----------------------------------------------------------------------
 
@@ -344,8 +470,13 @@ class _Dispatch:
             self.pending_checkpoint, self.saved_at = None, now
 
     def _check_threshold(self, state: str) -> None:
-        tolerated = thaw(self.spec.tolerated_failures)
-        early = self.total is not None and threshold_exceeded(self.failed, self.total, tolerated)
+        tolerated = self.tolerated
+        early = False
+        if self.total is not None:
+            early = threshold_exceeded(self.failed, self.total, tolerated)
+        elif self.enforce_tolerated:  # the barrier judges by its creation threshold
+            total = call(self.coordinator, "status", self.barrier).total
+            early = threshold_exceeded(self.failed, total, tolerated, final=self.reader_done)
         if state == "pending" and not early:
             return
         self._stop_work()
@@ -355,7 +486,7 @@ class _Dispatch:
         if early and status.status == "cancelled":
             status = dataclasses.replace(status, status="threshold_exceeded")
         if status.status != "complete":
-            raise _stopped(self.asset, self.partition, status, self.spec)
+            raise _stopped(self.asset, self.partition, status, self.tolerated)
 
     def _stop_work(self) -> None:
         """Cancel queued chunks; running ones stop before their next item."""

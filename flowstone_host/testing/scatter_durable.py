@@ -3,12 +3,14 @@
 ``record_outcomes`` is checked on every coordinator (the contract gives it a default): a
 duplicate counts 0, completions go before failures, exactly one call among any number of
 concurrent callers sees ``transitioned``, and redelivered outcomes never complete a barrier
-early. ``find_barrier``, checkpoints and ``finished_keys`` are optional: a coordinator that
-raises ``NotSupported`` from one of them skips only that one's checks, saying why.
+early. ``find_barrier``, checkpoints and ``finished_keys`` are optional, and so are the 1.2
+``retry_failed`` (a redrive) and ``set_tolerated_failures`` (a live retune): a coordinator
+that raises ``NotSupported`` from one of them skips only that one's checks, saying why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +22,7 @@ import pytest
 
 from ..contracts.scatter import ScatterCoordinator
 from ..contracts.types import BarrierStatus, Recorded
-from ..errors import NotFound, NotSupported
+from ..errors import NotFound, NotSupported, ValidationError
 from ._checks import expect_error, run_in_threads, unique_name
 
 __all__ = ["DurableScatterChecks"]
@@ -202,3 +204,91 @@ class DurableScatterChecks:
             asked = ["a", "b", "c", "never_inserted"]
             assert scatter_coordinator.finished_keys(barrier_id, asked) == {"a", "b"}
             assert scatter_coordinator.finished_keys(barrier_id, []) == set()
+
+    # -- contract 1.2: redrive and retune ------------------------------------------------
+
+    def test_retry_failed_reopens_a_stopped_barrier_for_its_failed_keys(
+        self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
+    ) -> None:
+        barrier_id = new_barrier(["a", "b", "c", "d"], tolerated={"count": 1})
+        scatter_coordinator.record_outcomes(barrier_id, {"a": 1}, {"b": "boom", "c": "boom"})
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("threshold_exceeded", 1, 2, 4)
+        with optional_method("retry_failed"):
+            assert scatter_coordinator.retry_failed(barrier_id) == ["b", "c"]
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("pending", 1, 0, 4)
+        assert scatter_coordinator.finished_keys(barrier_id, ["a", "b", "c", "d"]) == {"a"}
+        recorded = scatter_coordinator.record_outcomes(barrier_id, {"b": 2, "c": 3, "d": 4})
+        assert recorded == Recorded("complete", 3, True), "each retried key counts once more"
+        assert scatter_coordinator.gather(barrier_id) == {"a": 1, "b": 2, "c": 3, "d": 4}
+        assert scatter_coordinator.retry_failed(barrier_id) == []
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("complete", 4, 0, 4)
+
+    def test_retry_failed_reopens_a_barrier_complete_with_failures(
+        self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
+    ) -> None:
+        barrier_id = new_barrier(["a", "b"], tolerated={"percent": 50})
+        scatter_coordinator.record_outcomes(barrier_id, {"a": 1}, {"b": "boom"})
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("complete", 1, 1, 2)
+        with optional_method("retry_failed"):
+            assert scatter_coordinator.retry_failed(barrier_id) == ["b"]
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("pending", 1, 0, 2)
+        assert scatter_coordinator.fail(barrier_id, "b", "again") == "complete"
+        assert scatter_coordinator.retry_failed(barrier_id) == ["b"], "as many times as needed"
+        assert scatter_coordinator.complete(barrier_id, "b", 2) == "complete"
+        assert scatter_coordinator.gather(barrier_id) == {"a": 1, "b": 2}
+
+    def test_retry_failed_clears_the_checkpoint_and_keeps_a_streaming_key_set_open(
+        self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
+    ) -> None:
+        barrier_id = new_barrier(["a", "b"], final=False)
+        scatter_coordinator.fail(barrier_id, "a", "boom")
+        with optional_method("retry_failed"):
+            with contextlib.suppress(NotSupported):
+                scatter_coordinator.save_checkpoint(barrier_id, {"offset": 2})
+            scatter_coordinator.cancel(barrier_id)
+            assert scatter_coordinator.retry_failed(barrier_id) == ["a"]
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("pending", 0, 0, 2)
+        with contextlib.suppress(NotSupported):
+            assert scatter_coordinator.load_checkpoint(barrier_id) is None
+        scatter_coordinator.insert_keys(barrier_id, ["c"], final=True)
+        scatter_coordinator.record_outcomes(barrier_id, {"a": 1, "b": 2, "c": 3})
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("complete", 3, 0, 3)
+
+    def test_concurrent_retry_failed_returns_each_key_once(
+        self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
+    ) -> None:
+        keys = [f"k{i}" for i in range(40)]
+        barrier_id = new_barrier(keys, tolerated={"count": 100})
+        scatter_coordinator.record_outcomes(barrier_id, None, {k: "boom" for k in keys[::2]})
+        with optional_method("retry_failed"):
+            returned = run_in_threads([partial(scatter_coordinator.retry_failed, barrier_id)] * 6)
+        flat = [key for keys_of_call in returned for key in keys_of_call]
+        assert sorted(flat) == sorted(keys[::2]), "every failed key returned exactly once"
+        assert _counts(scatter_coordinator.status(barrier_id)) == ("pending", 0, 0, 40)
+
+    def test_retry_failed_of_an_unknown_barrier_raises_not_found(
+        self, scatter_coordinator: ScatterCoordinator
+    ) -> None:
+        unknown = unique_name("no_such_barrier")
+        with expect_error(NotFound, unknown), optional_method("retry_failed"):
+            scatter_coordinator.retry_failed(unknown)
+
+    def test_set_tolerated_failures_judges_the_barrier_by_the_new_threshold(
+        self, scatter_coordinator: ScatterCoordinator, new_barrier: NewBarrier
+    ) -> None:
+        barrier_id = new_barrier(["a", "b", "c", "d"], tolerated={"count": 0})
+        with optional_method("set_tolerated_failures"):
+            assert scatter_coordinator.set_tolerated_failures(barrier_id, {"count": 2}) == (
+                "pending"
+            )
+        assert scatter_coordinator.fail(barrier_id, "a", "boom") == "pending", "loosened"
+        assert scatter_coordinator.fail(barrier_id, "b", "boom") == "pending"
+        tightened = scatter_coordinator.set_tolerated_failures(barrier_id, {"percent": 25})
+        assert tightened == "threshold_exceeded", "2 of 4 exceed 25% of a final key set"
+        assert scatter_coordinator.set_tolerated_failures(barrier_id, {"count": 9}) == (
+            "threshold_exceeded"
+        ), "a finished barrier keeps its status"
+        with expect_error(ValidationError, "tolerated_failures"):
+            scatter_coordinator.set_tolerated_failures(new_barrier(), {"percent": 120})
+        with expect_error(NotFound, "no_such"):
+            scatter_coordinator.set_tolerated_failures(unique_name("no_such"), None)

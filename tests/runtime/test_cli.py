@@ -65,3 +65,21 @@ def test_a_failed_run_exits_1_and_the_next_resumes_it(
     demo.write_text(demo.read_text().replace(":no_such_function", ":enrich"))
     assert main(["materialize", "enriched_lines"]) == 0
     assert "resuming run" in capsys.readouterr().out
+
+
+def test_runs_retune_and_redrive_are_recorded_and_shown(
+    shipped: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["materialize", "report"]) == 0
+    run_id = capsys.readouterr().out.splitlines()[-1].split()[1]
+    assert main(["runs", "retune", run_id, "--max-concurrency", "8", "--tolerate", "5%"]) == 0
+    out = capsys.readouterr().out
+    assert "retuned {'max_concurrency': 8, 'tolerated_failures': {'percent': 5.0}}" in out
+    assert main(["runs", "retune", run_id, "--tolerate", "lots"]) == 2
+    assert main(["runs", "retune", "nope", "--max-concurrency", "2"]) == 1
+    assert main(["redrive", run_id]) == 0
+    assert "nothing to redrive" in capsys.readouterr().out
+    assert main(["runs", "show", run_id, "--local"]) == 0
+    shown = capsys.readouterr().out
+    assert "redrive " in shown and "0 key(s) retried (none): nothing to redrive" in shown
+    assert "retune " in shown and "{'max_concurrency': 8," in shown

@@ -98,7 +98,7 @@ def _chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
 class PostgresScatterCoordinator(PostgresBacked, ScatterCoordinator):
     """Scatter barriers in PostgreSQL (``scatter_barriers`` and ``scatter_keys`` tables)."""
 
-    contract_version = "1.1.0"
+    contract_version = "1.2.0"
     plugin_version = "1.0.0"
     config_schema: ClassVar[dict[str, Any]] = SOURCE_SCHEMA
     component = "scatter"
@@ -321,3 +321,46 @@ class PostgresScatterCoordinator(PostgresBacked, ScatterCoordinator):
                 ).fetchall()
                 finished.update(row[0] for row in rows)
         return finished
+
+    def retry_failed(self, barrier_id: str) -> list[str]:
+        with self.transaction() as conn:
+            barrier = self._lock(conn, barrier_id)
+            rows = conn.execute(
+                self.sql(
+                    "UPDATE {schema}.scatter_keys SET status = 'pending', error = NULL "
+                    "WHERE barrier_id = %s AND status = 'failed' RETURNING key"
+                ),
+                [barrier_id],
+            ).fetchall()
+            keys = sorted(str(row[0]) for row in rows)
+            if not keys and barrier.status not in ("threshold_exceeded", "cancelled"):
+                return []
+            reopened = replace(barrier, status="pending", failed=barrier.failed - len(keys))
+            self._save(conn, barrier_id, reopened.settled())
+            conn.execute(
+                self.sql(
+                    "UPDATE {schema}.scatter_barriers SET checkpoint = NULL WHERE barrier_id = %s"
+                ),
+                [barrier_id],
+            )
+        return keys
+
+    def set_tolerated_failures(
+        self, barrier_id: str, tolerated_failures: Mapping[str, Any] | None
+    ) -> BarrierState:
+        tolerated = check_tolerated(tolerated_failures)
+        text = None if tolerated is None else dumps(tolerated, "tolerated_failures")
+        with self.transaction() as conn:
+            barrier = self._lock(conn, barrier_id)
+            if barrier.status != "pending":
+                return barrier.status
+            conn.execute(
+                self.sql(
+                    "UPDATE {schema}.scatter_barriers SET tolerated = %s::jsonb "
+                    "WHERE barrier_id = %s"
+                ),
+                [text, barrier_id],
+            )
+            settled = replace(barrier, tolerated=tolerated).settled()
+            self._save(conn, barrier_id, settled)
+        return settled.status

@@ -129,7 +129,7 @@ class SqliteScatterCoordinator(SqliteBacked, ScatterCoordinator):
     and ``busy_timeout_ms`` (default 5000).
     """
 
-    contract_version = "1.1.0"
+    contract_version = "1.2.0"
     plugin_version = "1.0.0"
 
     def create_barrier(
@@ -306,6 +306,43 @@ class SqliteScatterCoordinator(SqliteBacked, ScatterCoordinator):
                 )
                 found.update(key for (key,) in rows)
         return found
+
+    def retry_failed(self, barrier_id: str) -> list[str]:
+        with self._store.write() as conn:
+            tally = _Tally.read(conn, barrier_id)
+            rows = conn.execute(
+                "DELETE FROM scatter_outcomes WHERE barrier_id = ? AND succeeded = 0 RETURNING key",
+                (barrier_id,),
+            ).fetchall()
+            keys = sorted(key for (key,) in rows)
+            if not keys and tally.state not in ("threshold_exceeded", "cancelled"):
+                return []
+            tally.failed -= len(keys)
+            tally.state = "pending"
+            tally.settle()
+            conn.execute(
+                "UPDATE scatter_barriers SET state = ?, failed = ?, checkpoint = NULL "
+                "WHERE barrier_id = ?",
+                (tally.state, tally.failed, barrier_id),
+            )
+        return keys
+
+    def set_tolerated_failures(
+        self, barrier_id: str, tolerated_failures: Mapping[str, Any] | None
+    ) -> BarrierState:
+        tolerated = check_tolerated(tolerated_failures)
+        text = None if tolerated is None else _json.dumps(tolerated, "tolerated_failures")
+        with self._store.write() as conn:
+            tally = _Tally.read(conn, barrier_id)
+            if tally.state != "pending":
+                return tally.state
+            conn.execute(
+                "UPDATE scatter_barriers SET tolerated = ? WHERE barrier_id = ?", (text, barrier_id)
+            )
+            tally.tolerated = tolerated
+            tally.settle()
+            _finish(conn, barrier_id, tally)
+        return tally.state
 
 
 def _add_many(
