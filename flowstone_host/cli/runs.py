@@ -126,7 +126,7 @@ def _ask(client: Any, method: str, path: str) -> tuple[int, dict[str, Any]]:
 
 def _read(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     """The same documents as the daemon's, from the state folder."""
-    from ..daemon.runs import run_document, runs_page
+    from ..daemon.run_documents import run_document, runs_page
     from ..errors import NotFound
     from ..runtime.records import RunRecords
 

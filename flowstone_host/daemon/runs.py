@@ -9,8 +9,7 @@ resource) tears the old instance down only after it. At most ``max_in_flight`` r
 once. ``cancel`` sets the run's cancel event: the runtime stops before its next step or
 scatter batch and records the run ``cancelled``.
 
-The documents served (:func:`run_document`, :func:`runs_page`) are built from the run
-records, a bounded page at a time, and are the same for ``flowstone-host runs --local``.
+The documents served are built by :mod:`.run_documents`, a bounded page at a time.
 """
 
 from __future__ import annotations
@@ -22,39 +21,25 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, get_args
+from typing import Any, Protocol
 
 from ..errors import Conflict, FlowStoneError, NotFound, Unavailable, ValidationError, normalize
 from ..manifest.host_config import HostConfig
 from ..registry import Snapshot
 from ..runtime import partitioning
 from ..runtime.materialize import Leasing, materialize
-from ..runtime.records import RunRecord, RunRecords, RunStatus, StepRecord
+from ..runtime.records import RunRecords
+from .run_documents import run_document, runs_page
 
-__all__ = [
-    "MAX_IN_FLIGHT",
-    "MAX_PAGE",
-    "MAX_STEPS",
-    "DaemonRuns",
-    "RunRequest",
-    "RunsAPI",
-    "TooManyRuns",
-    "run_document",
-    "runs_page",
-]
+__all__ = ["MAX_IN_FLIGHT", "DaemonRuns", "RunRequest", "RunsAPI", "TooManyRuns"]
 
 log = logging.getLogger(__name__)
 
 #: Runs a daemon executes at once by default; one more is refused (429).
 MAX_IN_FLIGHT = 4
-#: Most runs one ``GET /runs`` page holds.
-MAX_PAGE = 200
-#: Most steps one ``GET /runs/{id}`` answer holds (page with ``steps_offset``).
-MAX_STEPS = 1000
 #: Runs that failed before they were recorded (an id run by another process), kept so
 #: that ``GET /runs/{id}`` can say why.
 _EARLY_FAILURES = 100
-_STATUSES = frozenset(get_args(RunStatus))
 _FIELDS = frozenset(
     {"asset", "assets", "partitions", "range", "missing", "concurrency", "force", "fresh", "run_id"}
 )
@@ -379,82 +364,3 @@ def _check(snapshot: Snapshot, request: RunRequest) -> None:
             partitioning.parse(asset, request.partitions)
         if request.partition_range is not None:
             partitioning.parse_range(asset, request.partition_range)
-
-
-# -- documents ------------------------------------------------------------------------------
-
-
-def _summary(record: RunRecord) -> dict[str, Any]:
-    data = record.to_dict()
-    del data["steps"]
-    return data
-
-
-def _step(step: StepRecord) -> dict[str, Any]:
-    data = {name: getattr(step, name) for name in step.__slots__}
-    counts = {k: step.details[k] for k in ("completed", "failed", "total") if k in step.details}
-    if counts:
-        data["scatter"] = counts
-    if "redrives" in step.details:
-        data["redrives"] = step.details["redrives"]
-    return data
-
-
-def run_document(
-    records: RunRecords, run_id: str, *, steps_limit: int = 100, steps_offset: int = 0
-) -> dict[str, Any]:
-    """Return one run: its summary, step counts by asset and status (``outcome``), and up
-    to ``steps_limit`` of its steps from ``steps_offset`` (each with its ``partition``,
-    ``status``, ``error``, ``details``, and ``scatter`` counts and ``redrives`` if any).
-
-    Raises:
-        NotFound: no such run.
-    """
-    record = records.get(run_id, steps=False)
-    outcome = records.step_counts(run_id)
-    total = sum(sum(counts.values()) for counts in outcome.values())
-    steps = records.steps(run_id, limit=steps_limit, offset=steps_offset)
-    shown = steps_offset + len(steps)
-    return {
-        **_summary(record),
-        "outcome": outcome,
-        "steps_total": total,
-        "steps": [_step(s) for s in steps],
-        "steps_next": shown if shown < total else None,
-    }
-
-
-def runs_page(
-    records: RunRecords,
-    *,
-    limit: int = 20,
-    after: str | None = None,
-    status: str | None = None,
-    asset: str | None = None,
-) -> dict[str, Any]:
-    """Return ``{"runs": [...], "next": ID or None}``: up to ``limit`` runs older than
-    ``after``, newest first; ``next`` is the ``after`` of the following page.
-
-    Raises:
-        ValidationError: ``limit`` outside 1..:data:`MAX_PAGE`, or an unknown ``status``.
-        NotFound: no run ``after``.
-    """
-    check_page(limit, status)
-    found = records.page(limit=limit + 1, after=after, status=status, asset=asset)
-    runs = found[:limit]
-    more = len(found) > limit
-    return {"runs": [_summary(r) for r in runs], "next": runs[-1].run_id if more else None}
-
-
-def check_page(limit: int, status: str | None) -> None:
-    """Refuse a page size outside 1..:data:`MAX_PAGE` or an unknown status.
-
-    Raises:
-        ValidationError: either.
-    """
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"'limit' is between 1 and {MAX_PAGE} (got {limit}).", field="limit")
-    if status is not None and status not in _STATUSES:
-        raise ValidationError(
-            f"'status' is one of {', '.join(sorted(_STATUSES))} (got {status!r}).", field="status"
-        )

@@ -36,7 +36,8 @@ from ..errors import (
     ValidationError,
 )
 from .admin_routes import error_response, json_response
-from .runs import MAX_STEPS, RunRequest, RunsAPI, TooManyRuns, check_page
+from .run_documents import MAX_STEPS, check_page
+from .runs import RunRequest, RunsAPI, TooManyRuns
 
 __all__ = ["RUN_ROUTES"]
 

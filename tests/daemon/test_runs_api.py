@@ -14,7 +14,8 @@ import pytest
 from admin_calls import call
 
 from flowstone_host.daemon.admin import AdminServer
-from flowstone_host.daemon.runs import MAX_PAGE, DaemonRuns
+from flowstone_host.daemon.run_documents import MAX_PAGE
+from flowstone_host.daemon.runs import DaemonRuns
 from flowstone_host.manifest.model import Asset, Scatter, freeze
 from flowstone_host.registry import Snapshot
 from tests.runtime import gated, helpers
