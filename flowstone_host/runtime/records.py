@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import getpass
 import json
+import operator
 import os
 import socket
 import sqlite3
@@ -563,15 +564,18 @@ def plain_steps(rows: Iterable[tuple[str, str, str, float, float]]) -> tuple[Ste
     """Return the records :meth:`RunRecords.steps_finished` leaves for ``rows`` (written in
     this order to a run without other step records), in the order :meth:`RunRecords.get`
     lists them: a step written again keeps its first start and takes the last outcome."""
-    by_step: dict[tuple[str, str], StepRecord] = {}
-    for asset, partition, status, started, finished in rows:
-        old = by_step.get((asset, partition))
-        if old is not None:
-            started = old.started_at if old.started_at is not None else started
-        by_step[asset, partition] = StepRecord(asset, partition, status, started, finished)
-    found = list(by_step.values())
-    found.sort(key=lambda s: (s.started_at or 0, s.asset, s.partition))
-    return tuple(found)
+    rows = list(rows)
+    if len({(row[0], row[1]) for row in rows}) < len(rows):  # some written again
+        by_step: dict[tuple[str, str], tuple[str, str, str, float, float]] = {}
+        for row in rows:
+            old = by_step.get((row[0], row[1]))
+            by_step[row[0], row[1]] = row if old is None else (*row[:3], old[3], row[4])
+        rows = list(by_step.values())
+    rows.sort(key=_STEP_ORDER)
+    return tuple([StepRecord(*row) for row in rows])
+
+
+_STEP_ORDER = operator.itemgetter(3, 0, 1)  # started, asset, partition: as get() orders
 
 
 def _with_events(records: RunRecords, record: RunRecord) -> RunRecord:
