@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
 import pytest
 
-from ..contracts.io_manager import IOManager, Partition
-from ..errors import NotFound, NotSupported, ValidationError
-from ..partitions import partition_key
-from ._checks import PluginChecks, expect_error, run_in_threads, sample_partitions, unique_name
+# The checks' asserts live outside test modules too; rewrite them before their import.
+pytest.register_assert_rewrite(f"{__package__}.io_manager_checks", f"{__package__}.values")
+
+from ..contracts.io_manager import IOManager, Partition  # noqa: E402
+from ..errors import NotFound, NotSupported, ValidationError  # noqa: E402
+from ..partitions import partition_key  # noqa: E402
+from ._checks import (  # noqa: E402
+    PluginChecks,
+    expect_error,
+    run_in_threads,
+    sample_partitions,
+    unique_name,
+)
+from .io_manager_checks import IOManagerRobustnessChecks  # noqa: E402
+from .values import build_checked, declared_value_types  # noqa: E402
 
 __all__ = ["IOManagerContract"]
 
@@ -30,28 +41,40 @@ def _by_key(partitions: Sequence[Any]) -> list[Any]:
     return sorted(partitions, key=_key)
 
 
-class IOManagerContract(PluginChecks):
+class IOManagerContract(IOManagerRobustnessChecks, PluginChecks):
     """Checks every invariant of :class:`~flowstone_host.IOManager`.
 
-    Subclass it in a test module, naming the subclass ``Test...``, and define one fixture:
+    Subclass it in a test module, naming the subclass ``Test...``, and define either
 
-    - ``io_manager``: a ready instance of your IO manager.
+    - ``io_manager_class`` and ``io_config``: the kit builds the IO manager as the host
+      does, with the config checked by the class's ``config_schema`` (defaults filled,
+      coercions applied, unknown keys refused), and closes it after each test; or
+    - ``io_manager``: a fresh, ready instance per test (built with ``build_io_manager``
+      to have the host's config checks too).
 
     Override these fixtures when your backend holds only some kinds of data:
 
+    - ``io_value_types``: the value types of :data:`~flowstone_host.testing.values.VALUE_TYPES`
+      it holds (default: the plugin's ``value_types`` attribute, else all of them). Values
+      made of these are generated (hypothesis) and must load back unchanged, type for
+      type; a value of any other type must be refused with a ValidationError or
+      NotSupported naming the type.
     - ``io_values``: at least two unequal values your backend stores (default: JSON-like
       dicts, lists, strings and numbers).
     - ``io_partitions``: distinct partition values (default: ``None``, a ``str``, an ``int``,
       a ``date``, a ``datetime``, a tuple and a mapping).
     - ``io_equal``: ``(expected, loaded) -> bool`` (default ``==``), e.g. for data frames.
     - ``io_asset``: an asset name no other test uses (default: a fresh unique name).
+    - ``io_keywords``: keywords the host would pass the constructor (``resources``, ...).
 
     Example::
 
         class TestJsonIOManager(IOManagerContract):
+            io_manager_class = pytest.fixture(lambda self: JsonIOManager)
+
             @pytest.fixture
-            def io_manager(self, tmp_path):
-                return JsonIOManager({"root": str(tmp_path)})
+            def io_config(self, tmp_path):
+                return {"root": str(tmp_path)}
 
     ``list_partitions`` tests are skipped when it raises ``NotSupported``.
     """
@@ -61,6 +84,57 @@ class IOManagerContract(PluginChecks):
     @pytest.fixture
     def _plugin_under_test(self, io_manager: IOManager) -> IOManager:
         return io_manager
+
+    @pytest.fixture
+    def io_manager_class(self) -> type[IOManager] | None:
+        """The class the default ``io_manager`` is built from (default: none)."""
+        return None
+
+    @pytest.fixture
+    def io_config(self) -> Mapping[str, Any] | None:
+        """A config as a manifest gives it, before the host's checks (default: none)."""
+        return None
+
+    @pytest.fixture
+    def io_keywords(self) -> dict[str, Any]:
+        """Keywords the host passes the constructor, e.g. ``resources`` (default: none)."""
+        return {}
+
+    @pytest.fixture
+    def build_io_manager(self) -> Iterator[Callable[..., Any]]:
+        """``build(cls, config, **keywords)``: build as the host does; closed after the test.
+
+        The config is checked by ``cls.config_schema`` first (defaults, coercion, unknown
+        keys refused with a ValidationError), exactly as a manifest's config is.
+        """
+        built: list[Any] = []
+
+        def build(cls: type, config: Mapping[str, Any], **keywords: Any) -> Any:
+            built.append(build_checked(cls, config, **keywords))
+            return built[-1]
+
+        yield build
+        for plugin in reversed(built):
+            plugin.close()
+
+    @pytest.fixture
+    def io_manager(
+        self,
+        io_manager_class: type[IOManager] | None,
+        io_config: Mapping[str, Any] | None,
+        io_keywords: dict[str, Any],
+        build_io_manager: Callable[..., Any],
+    ) -> IOManager:
+        """The IO manager under test, built from ``io_manager_class`` and ``io_config``."""
+        if io_manager_class is None:
+            pytest.fail("define the io_manager fixture, or io_manager_class and io_config")
+        manager: IOManager = build_io_manager(io_manager_class, io_config or {}, **io_keywords)
+        return manager
+
+    @pytest.fixture
+    def io_value_types(self, io_manager: IOManager) -> frozenset[str]:
+        """The value types the IO manager holds unchanged (default: its ``value_types``)."""
+        return declared_value_types(io_manager)
 
     @pytest.fixture
     def io_values(self) -> list[Any]:

@@ -39,6 +39,7 @@ from flowstone_host.loading.isolation import (
 from flowstone_host.loading.isolation.process import BASE_ENVIRONMENT
 from flowstone_host.telemetry import capture
 from flowstone_host.testing import IOManagerContract
+from flowstone_host.testing.values import VALUE_TYPES
 
 pytestmark = [pytest.mark.integration, requires_hostile]
 
@@ -142,6 +143,11 @@ class TestIsolatedMemoryIOManager(IOManagerContract):
     @pytest.fixture
     def io_manager(self, memory_io: Any) -> Any:
         return memory_io
+
+    @pytest.fixture
+    def io_value_types(self) -> frozenset[str]:
+        # The wire is msgpack: ints beyond 64 bits are refused (a ValidationError), not sent.
+        return frozenset(VALUE_TYPES) - {"big_int"}
 
 
 # -- load failures are reported like in-process ones ------------------------------------

@@ -84,7 +84,14 @@ def encode(value: Any) -> bytes:
     Raises:
         ValidationError: ``value`` holds a type that cannot cross a process boundary.
     """
-    data: bytes = msgpack.packb(value, default=_default, strict_types=True, use_bin_type=True)
+    try:
+        data: bytes = msgpack.packb(value, default=_default, strict_types=True, use_bin_type=True)
+    except OverflowError:  # msgpack holds ints of at most 64 bits
+        raise ValidationError(
+            "An int beyond 64 bits cannot cross the process boundary of an isolated plugin; "
+            "send it as a str, or run the plugin with isolation: inprocess.",
+            details={"type": "int"},
+        ) from None
     return data
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ConfigError, ValidationError
+from .._json_values import JSON_VALUE_TYPES, check_json_value
 from ..parquet._tables import from_table, pq, pyarrow, to_table
 
 __all__ = ["FORMATS", "Format", "get_format"]
@@ -31,9 +32,12 @@ class Format:
     content_type: str
     encode: Callable[[Any, str], bytes]
     decode: Callable[[bytes], Any]
+    #: The kit's value types it holds unchanged (``None``: every picklable value).
+    value_types: frozenset[str] | None = frozenset()
 
 
 def _json_encode(value: Any, what: str) -> bytes:
+    check_json_value(value, what)
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
@@ -78,14 +82,16 @@ def _pickle_encode(value: Any, what: str) -> bytes:
 
 
 FORMATS: dict[str, Format] = {
-    "json": Format("json", "json", "application/json", _json_encode, json.loads),
+    "json": Format("json", "json", "application/json", _json_encode, json.loads, JSON_VALUE_TYPES),
     "parquet": Format(
         "parquet", "parquet", "application/vnd.apache.parquet", _parquet_encode, _parquet_decode
     ),
     "arrow": Format(
         "arrow", "arrow", "application/vnd.apache.arrow.file", _arrow_encode, _arrow_decode
     ),
-    "pickle": Format("pickle", "pickle", "application/python-pickle", _pickle_encode, pickle.loads),
+    "pickle": Format(
+        "pickle", "pickle", "application/python-pickle", _pickle_encode, pickle.loads, None
+    ),
 }
 
 

@@ -84,6 +84,7 @@ class S3IOManager(IOManager):
         self.prefix = public["prefix"].strip("/") + "/" if public["prefix"].strip("/") else ""
         self._allow_pickle = bool(public["allow_pickle"])
         self._format = get_format(public["format"], self._allow_pickle)
+        self.value_types = self._format.value_types
         self._threshold = int(public["multipart_threshold_mb"] * MB)
         self._client = make_client("s3", public, secrets)
         transfer = require("boto3.s3.transfer")

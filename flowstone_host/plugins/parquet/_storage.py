@@ -29,6 +29,14 @@ __all__ = ["ArrowFsStorage", "LocalStorage", "open_storage"]
 _WRITE_RETRIES = 5
 
 
+#: Reads of an object store file before a failure is final (see ``ObjectStorage.read``).
+_READ_RETRIES = 6
+
+
+def _pa() -> Any:
+    return require("pyarrow")
+
+
 def _fs() -> Any:
     return require("pyarrow.fs")
 
@@ -59,8 +67,13 @@ class LocalStorage:
                 raise
 
     def read(self, rel: str, **options: Any) -> Any:
-        """Read the table at ``rel``; FileNotFoundError when it is missing."""
-        return pq().read_table(str(self.root / rel), **options)
+        """Read the table at ``rel``; FileNotFoundError when it is missing.
+
+        One open file: pyarrow given a path opens it more than once (footer, then row
+        groups), and a rename between the opens would mix two versions.
+        """
+        with open(self.root / rel, "rb") as file:
+            return pq().read_table(file, **options)
 
     def exists(self, rel: str) -> bool:
         """Return whether a file is at ``rel``."""
@@ -103,10 +116,26 @@ class ArrowFsStorage:
         pq().write_table(table, self._path(rel), filesystem=self.fs, **options)
 
     def read(self, rel: str, **options: Any) -> Any:
-        """Read the table at ``rel``; FileNotFoundError when it is missing."""
-        if not self.exists(rel):
-            raise FileNotFoundError(self._path(rel))
-        return pq().read_table(self._path(rel), filesystem=self.fs, **options)
+        """Read the table at ``rel``; FileNotFoundError when it is missing.
+
+        The object is read whole, then parsed: pyarrow reading it in place makes several
+        ranged GETs, and an overwrite between them gives a torn file (``Parquet magic
+        bytes not found``). A read that fails anyway (an overwrite between the size and
+        the body) is tried again.
+        """
+        for attempt in range(_READ_RETRIES):
+            if not self.exists(rel):
+                raise FileNotFoundError(self._path(rel))
+            try:
+                with self.fs.open_input_stream(self._path(rel)) as stream:
+                    body = stream.read()
+                return pq().read_table(_pa().BufferReader(body), **options)
+            except FileNotFoundError:
+                raise
+            except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+                if attempt == _READ_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def exists(self, rel: str) -> bool:
         """Return whether a file is at ``rel``."""

@@ -54,6 +54,8 @@ class ParquetIOManager(IOManager):
 
     contract_version = "1.0.0"
     plugin_version = "1.0.0"
+    #: Tables only: no plain Python value (the conformance kit's value types).
+    value_types: ClassVar[frozenset[str]] = frozenset()
     config_schema: ClassVar[dict[str, Any]] = {
         **CLIENT_SCHEMA,
         "root": {"type": "string", "required": True, "empty": False},

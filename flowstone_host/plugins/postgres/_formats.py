@@ -15,11 +15,29 @@ import pickle
 from typing import Any
 
 from ...errors import ConfigError, ValidationError
+from .._json_values import JSON_VALUE_TYPES, check_json_value
 from ._json import dumps
 
-__all__ = ["FORMATS", "check_format", "decode", "encode", "from_table", "pyarrow", "to_table"]
+__all__ = [
+    "FORMATS",
+    "VALUE_TYPES",
+    "check_format",
+    "decode",
+    "encode",
+    "from_table",
+    "pyarrow",
+    "to_table",
+]
 
 FORMATS = ("json", "arrow", "table", "pickle")
+
+#: The conformance kit's value types each format holds unchanged (``None``: all of them).
+VALUE_TYPES: dict[str, frozenset[str] | None] = {
+    "json": JSON_VALUE_TYPES,
+    "arrow": frozenset(),
+    "table": frozenset(),
+    "pickle": None,
+}
 
 
 def pyarrow() -> Any:
@@ -88,6 +106,7 @@ def encode(fmt: str, value: Any, what: str) -> tuple[str | None, Any, str]:
         ValidationError: the format cannot hold the value.
     """
     if fmt == "json":
+        check_json_value(value, what)
         return dumps(value, what), None, "json"
     if fmt == "pickle":
         try:

@@ -26,8 +26,17 @@ from ...contracts.io_manager import IOManager, Partition
 from ...errors import ConfigError, NotFound
 from ...partitions import parse_partition_key, partition_key
 from ._base import PostgresBacked
-from ._driver import SOURCE_SCHEMA
-from ._formats import FORMATS, check_format, decode, encode, from_table, pyarrow, to_table
+from ._driver import SOURCE_SCHEMA, require
+from ._formats import (
+    FORMATS,
+    VALUE_TYPES,
+    check_format,
+    decode,
+    encode,
+    from_table,
+    pyarrow,
+    to_table,
+)
 from ._json import dumps
 from ._tables import drop_rows, load_rows, store_rows, table_name
 
@@ -68,6 +77,7 @@ class PostgresIOManager(PostgresBacked, IOManager):
         super().__init__(config)
         self.allow_pickle = bool(self.config.get("allow_pickle", False))
         self.format = check_format(self.config.get("format", "json"), self.allow_pickle)
+        self.value_types = VALUE_TYPES[self.format]
         if self.format in ("arrow", "table"):
             pyarrow()
         self._connect(self.config, resources)
@@ -126,6 +136,8 @@ class PostgresIOManager(PostgresBacked, IOManager):
         key = partition_key(partition)
         with self.transaction() as conn:
             row = self._catalog_row(conn, asset, key, lock=False)
+            if row is not None and row[0] == "table":
+                row = self._after_swaps(conn, asset, key, row)
             if row is None:
                 raise NotFound(
                     f"No stored value for asset {asset!r}, partition {key!r}; materialize it "
@@ -145,6 +157,24 @@ class PostgresIOManager(PostgresBacked, IOManager):
                 table = load_rows(conn, self.schema, payload_json["table"], key, schema)
                 return from_table(table, kind)
         return decode(fmt, kind, payload_json, payload_bytes)
+
+    def _after_swaps(self, conn: Any, asset: str, key: str, row: Any) -> Any:
+        """Return the catalog row of a ``table`` value once no store is swapping its rows.
+
+        A store swaps a partition's rows in with DDL, which is not MVCC-safe: a query that
+        waited for the swap sees the new table but not its rows (an empty table). Holding
+        the asset's table in ACCESS SHARE mode first lets a store in flight finish (and
+        holds the next one off); the catalog row and the rows are read after that.
+        """
+        sql = require("psycopg.sql")
+        for _ in range(3):
+            name = str(row[2]["table"])
+            table = sql.Identifier(self.schema, name)
+            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(table))
+            row = self._catalog_row(conn, asset, key, lock=False)
+            if row is None or row[0] != "table" or str(row[2]["table"]) == name:
+                return row
+        return row
 
     def exists(self, asset: str, partition: Partition, **opts: Any) -> bool:
         with self.connection() as conn:
