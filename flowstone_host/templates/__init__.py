@@ -1,0 +1,1 @@
+"""Plain template files ``flowstone-host new-plugin`` fills in (package data, not code)."""
