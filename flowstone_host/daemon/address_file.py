@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..processes import pid_alive
+
 __all__ = ["FILE_NAME", "DaemonAddress", "read_address", "remove_address", "write_address"]
 
 FILE_NAME = "daemon.json"
@@ -38,13 +40,7 @@ class DaemonAddress:
     @property
     def alive(self) -> bool:
         """Whether a process with that pid still runs (not: whether it is that daemon)."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # another user's process: it exists
-        return True
+        return pid_alive(self.pid)
 
 
 def write_address(state_dir: Path, url: str, pid: int | None = None) -> Path:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import FlowStoneError, NotFound, StorageError
+from ..processes import pid_alive
 
 __all__ = ["RunRecord", "RunRecords", "RunStatus", "StepRecord", "plain_steps"]
 
@@ -114,13 +115,7 @@ class RunRecord:
             return False
         if self.pid == os.getpid():
             return True
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(self.pid)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe form (for ``runs show --format json``)."""

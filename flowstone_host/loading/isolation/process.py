@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from ...processes import pid_alive
 from ..limits import Limits
 from .channel import DEFAULT_MAX_FRAME, Channel
 from .output import OutputPump
@@ -127,22 +128,12 @@ def sweep_orphans(folder: str | None = None) -> list[str]:
             match = _OWNED.match(entry.name)
             if match is None or not entry.is_dir(follow_symlinks=False):
                 continue
-            if int(match["pid"]) != os.getpid() and not _alive(int(match["pid"])):
+            if int(match["pid"]) != os.getpid() and not pid_alive(int(match["pid"])):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed.append(entry.path)
     if removed:
         log.info("Removed %d work folder(s) of dead hosts from %s", len(removed), root)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @atexit.register  # after the supervisors' polite stops: whatever is left, still starting

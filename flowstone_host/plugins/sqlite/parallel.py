@@ -30,6 +30,7 @@ from typing import Any
 from ...contracts.parallel import ParallelCoordinator, check_branches
 from ...contracts.types import BranchState, ExecutionState, ExecutionStatus
 from ...errors import Conflict, NotFound
+from ...processes import pid_alive
 from . import _json
 from ._store import SqliteBacked
 
@@ -59,13 +60,7 @@ def _settled(state: str, branches: list[tuple[str, int, str]]) -> ExecutionState
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # this process's joins hold a thread lock: a claim left is stale
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
