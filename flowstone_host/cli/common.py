@@ -14,6 +14,7 @@ __all__ = [
     "add_command",
     "host_config",
     "read_manifests",
+    "with_started_host",
 ]
 
 DEFAULT_CONFIG = "config/host.yaml"
@@ -70,3 +71,32 @@ def read_manifests(args: argparse.Namespace) -> Any:
     except FlowStoneError as exc:
         print(f"flowstone-host {args.command}: error: {exc.message}", file=sys.stderr)
         return None
+
+
+def with_started_host(
+    args: argparse.Namespace, work: Callable[[Any], int], *, on_error: int = 2
+) -> int:
+    """Start a host on ``--config``, return ``work(host)``'s exit code, stop the host.
+
+    A host config that cannot be read exits 2; a ``FlowStoneError`` from the first load or
+    from ``work`` is printed as ``flowstone-host COMMAND: error: ...`` and exits
+    ``on_error``. A first load that rejected files only warns: the rest may serve.
+    """
+    from ..errors import FlowStoneError
+    from ..host.lifecycle import Host
+
+    try:
+        host = Host(host_config(args))
+    except FlowStoneError as exc:
+        print(f"flowstone-host {args.command}: error: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        report = host.start()
+        if report.outcome in ("partial", "error"):
+            print(f"warning: {report.summary()}", file=sys.stderr)
+        return work(host)
+    except FlowStoneError as exc:
+        print(f"flowstone-host {args.command}: error: {exc.message}", file=sys.stderr)
+        return on_error
+    finally:
+        host.stop(grace_s=0)

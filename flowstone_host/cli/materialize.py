@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .common import Subparsers, add_command, host_config
+from .common import Subparsers, add_command, with_started_host
 
 __all__ = ["register"]
 
@@ -51,8 +51,6 @@ def register(sub: Subparsers) -> None:
 
 
 def _materialize(args: argparse.Namespace) -> int:
-    from ..errors import FlowStoneError
-    from ..host.lifecycle import Host
     from ..runtime import materialize
 
     if args.fresh and args.run_id:
@@ -71,36 +69,27 @@ def _materialize(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("flowstone-host materialize: error: --concurrency is at least 1", file=sys.stderr)
         return 2
-    try:
-        host = Host(host_config(args))
-    except FlowStoneError as exc:
-        print(f"flowstone-host materialize: error: {exc.message}", file=sys.stderr)
-        return 2
     progress = _progress(sys.stdout)
-    try:
-        report = host.start()
-        if report.outcome in ("partial", "error"):
-            print(f"warning: {report.summary()}", file=sys.stderr)
-        result = materialize(
-            host,
-            args.assets,
-            args.partition,
-            partition_range=args.partition_range,
-            missing=args.missing,
-            concurrency=args.concurrency,
-            force=args.force,
-            fresh=args.fresh,
-            run_id=args.run_id,
-            progress=progress,
-        )
-    except FlowStoneError as exc:
-        progress.close()
-        print(f"flowstone-host materialize: error: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        host.stop(grace_s=0)
-    progress.close()
-    return _report(result)
+
+    def work(host: Any) -> int:
+        try:
+            result = materialize(
+                host,
+                args.assets,
+                args.partition,
+                partition_range=args.partition_range,
+                missing=args.missing,
+                concurrency=args.concurrency,
+                force=args.force,
+                fresh=args.fresh,
+                run_id=args.run_id,
+                progress=progress,
+            )
+        finally:
+            progress.close()  # ends a progress bar before any error is printed
+        return _report(result)
+
+    return with_started_host(args, work)
 
 
 def _report(result: Any) -> int:

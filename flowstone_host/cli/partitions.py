@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from .common import Subparsers, add_command, host_config
+from .common import Subparsers, add_command, with_started_host
 
 __all__ = ["register"]
 
@@ -40,22 +40,13 @@ def register(sub: Subparsers) -> None:
 
 
 def _partitions(args: argparse.Namespace) -> int:
-    from ..errors import FlowStoneError
-    from ..host.lifecycle import Host
     from ..runtime import partitioning
 
     if not 1 <= args.limit <= MAX_LIMIT:
         print(f"flowstone-host partitions: error: --limit is 1 to {MAX_LIMIT}", file=sys.stderr)
         return 2
-    try:
-        host = Host(host_config(args))
-    except FlowStoneError as exc:
-        print(f"flowstone-host partitions: error: {exc.message}", file=sys.stderr)
-        return 2
-    try:
-        report = host.start()
-        if report.outcome in ("partial", "error"):
-            print(f"warning: {report.summary()}", file=sys.stderr)
+
+    def work(host: Any) -> int:
         with host.lease() as snapshot:
             asset = snapshot.assets.resolve(args.asset)
             values = partitioning.page(
@@ -63,13 +54,10 @@ def _partitions(args: argparse.Namespace) -> int:
             )
             total = None if asset.partitions is None else asset.partitions.count()
             rows = [_row(asset, value) for value in values]
-    except FlowStoneError as exc:
-        print(f"flowstone-host partitions: error: {exc.message}", file=sys.stderr)
-        return 1
-    finally:
-        host.stop(grace_s=0)
-    _print(args, rows, total)
-    return 0
+        _print(args, rows, total)
+        return 0
+
+    return with_started_host(args, work, on_error=1)
 
 
 def _row(asset: Any, value: Any) -> dict[str, str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from .common import Subparsers, add_command, host_config
+from .common import Subparsers, add_command, with_started_host
 
 __all__ = ["register"]
 
@@ -30,29 +31,22 @@ def register(sub: Subparsers) -> None:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    from ..errors import FlowStoneError
-    from ..host.lifecycle import Host
     from ..runtime.redrive import redrive
     from .materialize import _progress
 
-    try:
-        host = Host(host_config(args))
-    except FlowStoneError as exc:
-        print(f"flowstone-host redrive: error: {exc.message}", file=sys.stderr)
-        return 2
     progress = _progress(sys.stdout)
-    try:
-        report = host.start()
-        if report.outcome in ("partial", "error"):
-            print(f"warning: {report.summary()}", file=sys.stderr)
-        outcome = redrive(host, args.run_id, progress=progress)
-    except FlowStoneError as exc:
-        progress.close()
-        print(f"flowstone-host redrive: error: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        host.stop(grace_s=0)
-    progress.close()
+
+    def work(host: Any) -> int:
+        try:
+            outcome = redrive(host, args.run_id, progress=progress)
+        finally:
+            progress.close()  # ends a progress bar before any error is printed
+        return _report(args, outcome)
+
+    return with_started_host(args, work)
+
+
+def _report(args: argparse.Namespace, outcome: Any) -> int:
     if outcome.result is None:
         print(f"run {args.run_id}: nothing to redrive (no failed item)")
         return 0
