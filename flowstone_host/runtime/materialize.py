@@ -353,6 +353,8 @@ class _Backfill:
         self.count += len(page)
         steps = plan(self.run.snapshot.assets, page)
         owned = {_key(p) for _, p in page}
+        if owned == {NONE_KEY} and all(p is None for _, p in steps):
+            return [steps]  # unpartitioned through and through: one group, nothing shared
         keyed = [(name, p, _key(p)) for name, p in steps]
         cut = 1 + max((i for i, (_, _, key) in enumerate(keyed) if key not in owned), default=-1)
         shared = [(name, key) for name, _, key in keyed[:cut]]
