@@ -101,6 +101,15 @@ class IOManagerContract(IOManagerRobustnessChecks, PluginChecks):
         return {}
 
     @pytest.fixture
+    def io_build(
+        self, io_manager: IOManager, io_keywords: dict[str, Any]
+    ) -> Callable[[Mapping[str, Any]], IOManager]:
+        """``build(config)``: a new instance from a manifest's config, checked as the host
+        checks it (default: ``type(io_manager)`` built with :func:`build_checked`); the
+        ``io_config`` checks build their own instances with it."""
+        return lambda config: build_checked(type(io_manager), config, **io_keywords)
+
+    @pytest.fixture
     def build_io_manager(self) -> Iterator[Callable[..., Any]]:
         """``build(cls, config, **keywords)``: build as the host does; closed after the test.
 

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -37,9 +37,10 @@ from flowstone_host.loading.isolation import (
     spawn_plugin,
 )
 from flowstone_host.loading.isolation.process import BASE_ENVIRONMENT
+from flowstone_host.plugins.memory_io import MemoryIOManager
 from flowstone_host.telemetry import capture
 from flowstone_host.testing import IOManagerContract
-from flowstone_host.testing.values import VALUE_TYPES
+from flowstone_host.testing.values import VALUE_TYPES, checked_config
 
 pytestmark = [pytest.mark.integration, requires_hostile]
 
@@ -148,6 +149,19 @@ class TestIsolatedMemoryIOManager(IOManagerContract):
     def io_value_types(self) -> frozenset[str]:
         # The wire is msgpack: ints beyond 64 bits are refused (a ValidationError), not sent.
         return frozenset(VALUE_TYPES) - {"big_int"}
+
+    @pytest.fixture
+    def io_config(self) -> dict[str, Any]:
+        return {"copy": True}
+
+    @pytest.fixture
+    def io_build(self) -> Callable[[Mapping[str, Any]], Any]:
+        # as the host does for an isolated declaration: check the config, then spawn
+        def build(config: Mapping[str, Any]) -> Any:
+            checked = checked_config(MemoryIOManager, config)
+            return spawn_plugin("IOManager", MEMORY_IO, checked, name="memory", options=FAST)
+
+        return build
 
 
 # -- load failures are reported like in-process ones ------------------------------------

@@ -25,8 +25,12 @@ from flowstone_host.testing import (
 
 class TestMemoryIOManager(IOManagerContract):
     @pytest.fixture(params=[False, True], ids=["shared", "copying"])
-    def io_manager(self, request: pytest.FixtureRequest) -> MemoryIOManager:
-        return MemoryIOManager({"copy": request.param})
+    def io_config(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+        return {"copy": request.param}
+
+    @pytest.fixture
+    def io_manager(self, io_config: dict[str, Any]) -> MemoryIOManager:
+        return MemoryIOManager(io_config)
 
 
 def _pages(items: list[Any]) -> Callable[..., tuple[list[Any], int | None]]:

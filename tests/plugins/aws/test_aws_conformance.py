@@ -18,9 +18,11 @@ pytestmark = pytest.mark.integration
 
 
 class TestS3IOManagerJson(IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: S3IOManager)
+
     @pytest.fixture
-    def io_manager(self, aws_endpoint: str, bucket: str) -> S3IOManager:
-        return S3IOManager({"bucket": bucket, "endpoint_url": aws_endpoint, "prefix": "json"})
+    def io_config(self, aws_endpoint: str, bucket: str) -> dict[str, Any]:
+        return {"bucket": bucket, "endpoint_url": aws_endpoint, "prefix": "json"}
 
 
 def _tables() -> list[Any]:
@@ -42,11 +44,11 @@ class _TableValues:
 
 
 class TestS3IOManagerParquet(_TableValues, IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: S3IOManager)
+
     @pytest.fixture
-    def io_manager(self, aws_endpoint: str, bucket: str) -> S3IOManager:
-        return S3IOManager(
-            {"bucket": bucket, "endpoint_url": aws_endpoint, "format": "parquet", "prefix": "pq"}
-        )
+    def io_config(self, aws_endpoint: str, bucket: str) -> dict[str, Any]:
+        return {"bucket": bucket, "endpoint_url": aws_endpoint, "format": "parquet", "prefix": "pq"}
 
 
 class TestS3IOManagerArrowPandas(_TableValues, IOManagerContract):
@@ -54,24 +56,33 @@ class TestS3IOManagerArrowPandas(_TableValues, IOManagerContract):
     def io_values(self) -> list[Any]:
         return [table.to_pandas() for table in _tables()]
 
+    io_manager_class = pytest.fixture(lambda self: S3IOManager)
+
     @pytest.fixture
-    def io_manager(self, aws_endpoint: str, bucket: str) -> S3IOManager:
-        return S3IOManager(
-            {"bucket": bucket, "endpoint_url": aws_endpoint, "format": "arrow", "prefix": "a"}
-        )
+    def io_config(self, aws_endpoint: str, bucket: str) -> dict[str, Any]:
+        return {"bucket": bucket, "endpoint_url": aws_endpoint, "format": "arrow", "prefix": "a"}
 
 
 class TestS3IOManagerPickle(IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: S3IOManager)
+
     @pytest.fixture
-    def io_manager(self, aws_endpoint: str, bucket: str) -> S3IOManager:
-        config = {"bucket": bucket, "endpoint_url": aws_endpoint, "format": "pickle"}
-        return S3IOManager({**config, "allow_pickle": True, "prefix": "pk"})
+    def io_config(self, aws_endpoint: str, bucket: str) -> dict[str, Any]:
+        return {
+            "bucket": bucket,
+            "endpoint_url": aws_endpoint,
+            "format": "pickle",
+            "allow_pickle": True,
+            "prefix": "pk",
+        }
 
 
 class TestParquetIOManagerLocal(_TableValues, IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: ParquetIOManager)
+
     @pytest.fixture
-    def io_manager(self, tmp_path: Path) -> ParquetIOManager:
-        return ParquetIOManager({"root": str(tmp_path)})
+    def io_config(self, tmp_path: Path) -> dict[str, Any]:
+        return {"root": str(tmp_path)}
 
 
 class TestParquetIOManagerPandas(_TableValues, IOManagerContract):
@@ -79,18 +90,20 @@ class TestParquetIOManagerPandas(_TableValues, IOManagerContract):
     def io_values(self) -> list[Any]:
         return [table.to_pandas() for table in _tables()]
 
+    io_manager_class = pytest.fixture(lambda self: ParquetIOManager)
+
     @pytest.fixture
-    def io_manager(self, tmp_path: Path) -> ParquetIOManager:
-        return ParquetIOManager({"root": str(tmp_path), "compression": "zstd"})
+    def io_config(self, tmp_path: Path) -> dict[str, Any]:
+        return {"root": str(tmp_path), "compression": "zstd"}
 
 
 class TestParquetIOManagerOnS3(_TableValues, IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: ParquetIOManager)
+
     @pytest.fixture
-    def io_manager(self, aws_endpoint: str, bucket: str) -> ParquetIOManager:
-        return ParquetIOManager(
-            {
-                "root": f"s3://{bucket}/parquet-root",
-                "endpoint_url": aws_endpoint,
-                "region_name": "us-east-1",
-            }
-        )
+    def io_config(self, aws_endpoint: str, bucket: str) -> dict[str, Any]:
+        return {
+            "root": f"s3://{bucket}/parquet-root",
+            "endpoint_url": aws_endpoint,
+            "region_name": "us-east-1",
+        }

@@ -110,20 +110,27 @@ class TestPostgresResource(ResourceContract):
 
 
 class TestPostgresIOManagerJson(IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: PostgresIOManager)
+
     @pytest.fixture
-    def io_manager(self, pg_resources: dict[str, Any]) -> Iterator[PostgresIOManager]:
-        manager = PostgresIOManager({"resource": "pg", "format": "json"}, resources=pg_resources)
-        yield manager
-        manager.close()
+    def io_keywords(self, pg_resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resources": pg_resources}
+
+    @pytest.fixture
+    def io_config(self) -> dict[str, Any]:
+        return {"resource": "pg", "format": "json"}
 
 
 class TestPostgresIOManagerPickle(IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: PostgresIOManager)
+
     @pytest.fixture
-    def io_manager(self, pg_resources: dict[str, Any]) -> Iterator[PostgresIOManager]:
-        config = {"resource": "pg", "format": "pickle", "allow_pickle": True}
-        manager = PostgresIOManager(config, resources=pg_resources)
-        yield manager
-        manager.close()
+    def io_keywords(self, pg_resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resources": pg_resources}
+
+    @pytest.fixture
+    def io_config(self) -> dict[str, Any]:
+        return {"resource": "pg", "format": "pickle", "allow_pickle": True}
 
     @pytest.fixture
     def io_values(self) -> list[Any]:
@@ -131,11 +138,11 @@ class TestPostgresIOManagerPickle(IOManagerContract):
 
 
 class TestPostgresIOManagerArrow(IOManagerContract):
+    io_manager_class = pytest.fixture(lambda self: PostgresIOManager)
+
     @pytest.fixture
-    def io_manager(self, pg_dsn: str) -> Iterator[PostgresIOManager]:
-        manager = PostgresIOManager({"dsn": pg_dsn, "format": "arrow", "schema": "arrow_values"})
-        yield manager
-        manager.close()
+    def io_config(self, pg_dsn: str) -> dict[str, Any]:
+        return {"dsn": pg_dsn, "format": "arrow", "schema": "arrow_values"}
 
     @pytest.fixture
     def io_values(self) -> list[Any]:
@@ -149,11 +156,15 @@ class TestPostgresIOManagerArrow(IOManagerContract):
 class TestPostgresIOManagerTable(IOManagerContract):
     """One table per asset: every partition of an asset has the same columns."""
 
+    io_manager_class = pytest.fixture(lambda self: PostgresIOManager)
+
     @pytest.fixture
-    def io_manager(self, pg_resources: dict[str, Any]) -> Iterator[PostgresIOManager]:
-        manager = PostgresIOManager({"resource": "pg", "format": "table"}, resources=pg_resources)
-        yield manager
-        manager.close()
+    def io_keywords(self, pg_resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resources": pg_resources}
+
+    @pytest.fixture
+    def io_config(self) -> dict[str, Any]:
+        return {"resource": "pg", "format": "table"}
 
     @pytest.fixture
     def io_values(self) -> list[Any]:
