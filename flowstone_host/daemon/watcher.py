@@ -173,6 +173,7 @@ class ManifestWatcher:
         busy_timeout_s: How long a file left open after writing may hold triggers back.
         source: Event source; defaults to watchdog's native (inotify) observer.
         fallback: Used when ``source`` hits inotify limits or dies; defaults to polling.
+        clock: Monotonic seconds; tests pass a fake one to drive debounce and deadlines.
     """
 
     def __init__(
@@ -185,7 +186,9 @@ class ManifestWatcher:
         busy_timeout_s: float = 5.0,
         source: EventSource | None = None,
         fallback: EventSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._folders = tuple(Path(f).resolve() for f in folders)
         self._on_change = on_change
         self._rescan_interval_s = rescan_interval_s
@@ -227,7 +230,7 @@ class ManifestWatcher:
         ``Path(file).resolve()``: a ConfigMap file is busy under its ``..data`` target.
         """
         with self._cond:
-            return self._pending.busy_now(time.monotonic())
+            return self._pending.busy_now(self._clock())
 
     def start(self) -> None:
         """Start watching; falls back to polling at inotify limits.
@@ -266,7 +269,7 @@ class ManifestWatcher:
         with self._cond:
             self._events_seen += 1
             try:
-                self._pending.record(event, time.monotonic())
+                self._pending.record(event, self._clock())
             except Exception:
                 log.exception("Watcher could not read event %r; triggering anyway", event)
             self._cond.notify()
@@ -283,7 +286,7 @@ class ManifestWatcher:
     def _next_trigger(self) -> Trigger | None:
         """Return the trigger due now, or wait until one may be due and return ``None``."""
         with self._cond:
-            now = time.monotonic()
+            now = self._clock()
             due = self._pending.due_at(now)
             rescan = self._next_rescan
             trigger: Trigger | None = None
@@ -311,10 +314,10 @@ class ManifestWatcher:
     def _schedule_rescan(self) -> None:
         with self._cond:
             if self._rescan_interval_s is not None:
-                self._next_rescan = time.monotonic() + self._rescan_interval_s
+                self._next_rescan = self._clock() + self._rescan_interval_s
 
     def _check_source(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now < self._next_health_check:
             return
         self._next_health_check = now + _HEALTH_INTERVAL_S
@@ -336,7 +339,7 @@ class ManifestWatcher:
         self._note_error(f"{reason}; watching by polling every {POLL_INTERVAL_S:g}s")
         with self._cond:
             # Events may have been lost while the source was failing.
-            self._pending.mark_dirty(time.monotonic())
+            self._pending.mark_dirty(self._clock())
             self._cond.notify()
 
     def _note_error(self, message: str) -> None:

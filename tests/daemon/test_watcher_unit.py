@@ -61,6 +61,50 @@ class ScriptedSource:
             self.handler(event)
 
 
+class FakeClock:
+    """A monotonic clock the test moves by hand, which knows when the watcher has caught up.
+
+    The watcher thread reads the clock at the top of every pass of its loop (to decide
+    whether a trigger is due), after each ``on_change`` (to schedule the next rescan) and
+    when checking its source (once or twice). So between two of its "is anything due?"
+    reads there are at most two others, and once it has read the clock seven times after
+    :meth:`advance`, it has twice decided, at the new time, whether to trigger, and every
+    ``on_change`` those decisions led to has returned. No real time needs to pass.
+    """
+
+    PASSES_READS = 7
+    # Read by nobody: an open (without writing) is ignored by the watcher, but wakes it.
+    POKE = FileOpenedEvent("/plugins.d/.poke")
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._reads = 0
+        self._cond = threading.Condition()
+
+    def __call__(self) -> float:
+        with self._cond:
+            if threading.current_thread().name == "flowstone-watcher":
+                self._reads += 1
+                self._cond.notify_all()
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._cond:
+            self.now += seconds
+
+    def settle(self, source: ScriptedSource) -> None:
+        """Return once the watcher has acted on the current time: see the class docstring."""
+        with self._cond:
+            target = self._reads + self.PASSES_READS
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            source.emit(self.POKE)
+            with self._cond:
+                if self._cond.wait_for(lambda: self._reads >= target, 0.01):
+                    return
+            assert time.monotonic() < deadline, "the watcher thread stopped reading the clock"
+
+
 class Calls:
     """Records on_change calls and lets the test wait for them."""
 
@@ -222,24 +266,34 @@ def test_a_busy_file_has_a_deadline() -> None:
 
 
 def test_a_scripted_burst_gives_one_watch_trigger(started: Start, source: ScriptedSource) -> None:
-    calls = Calls()
-    started(calls, source, debounce_s=0.1)
+    calls, clock = Calls(), FakeClock()
+    started(calls, source, debounce_s=0.1, clock=clock)
     source.emit(*[FileModifiedEvent(str(A)), FileClosedEvent(str(A))] * 500)
-    assert calls.wait(1) == ["watch"]
-    time.sleep(0.3)  # would be enough for a second, spurious trigger
+    clock.advance(0.099)
+    clock.settle(source)
+    assert calls.triggers == []  # not quiet for a debounce period yet
+    clock.advance(0.001)
+    clock.settle(source)
+    assert calls.triggers == ["watch"]
+    clock.advance(3600.0)  # past any debounce, quiet period, deadline: a late one would be due
+    clock.settle(source)
     assert calls.triggers == ["watch"]
 
 
 def test_no_trigger_while_busy_and_one_after_close(started: Start, source: ScriptedSource) -> None:
-    calls = Calls()
-    watcher = started(calls, source)
+    calls, clock = Calls(), FakeClock()
+    watcher = started(calls, source, clock=clock)  # a busy file holds triggers for up to 5 s
     source.emit(FileOpenedEvent(str(A)), FileModifiedEvent(str(A)))
     assert watcher.busy() == {A}
-    time.sleep(0.2)  # ten debounce periods
+    clock.advance(4.99)  # about 250 debounce periods, just short of the busy deadline
+    clock.settle(source)
     assert calls.triggers == []
+    assert watcher.busy() == {A}
     source.emit(FileClosedEvent(str(A)))
-    assert calls.wait(1) == ["watch"]
     assert watcher.busy() == frozenset()
+    clock.advance(0.02)
+    clock.settle(source)
+    assert calls.triggers == ["watch"]
 
 
 def test_a_writer_that_never_closes_is_waited_for_only_so_long(
