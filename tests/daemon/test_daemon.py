@@ -426,18 +426,32 @@ def test_a_resource_whose_setup_fails_does_not_block_the_others(
 def test_sighup_and_post_reload_reload(ws: Workspace, start: Start, trigger: str) -> None:
     ws.write("a.yaml", io_manager("store"))
     daemon = start(reload=ON_REQUEST)
+    before, reloads = daemon.status(), daemon.reloads()
     ws.write("b.yaml", io_manager("added"))
-    time.sleep(0.5)
+    seen = before["watcher"]["events_seen"]
+    wait_until(lambda: daemon.status()["watcher"]["events_seen"] > seen, "the watcher to see it")
     assert daemon.active() == {"store"}  # nothing reloads on its own
     if trigger == "signal":
         daemon.signal(signal.SIGHUP)
-        wait_until(lambda: "added" in daemon.active(), "'added' to be active")
+        report = wait_until(lambda: signalled(daemon.status()["last_reload"]), "the SIGHUP reload")
     else:
         reply = daemon.reload()
-        assert reply.status == 200 and reply.body["outcome"] == "applied"
-        assert reply.body["changes"] == [{"kind": "IOManager", "name": "added", "action": "added"}]
+        assert reply.status == 200
+        report = reply.body
+    # This reload is the one that applied the new file, and the only one since startup:
+    # none came on its own between the write and the request (its report would be here).
+    assert report["trigger"] == trigger and report["outcome"] == "applied"
+    assert report["changes"] == [{"kind": "IOManager", "name": "added", "action": "added"}]
+    assert report["generation"] == before["host"]["generation"] + 1
+    assert daemon.reloads() == reloads + 1
+    after = daemon.status()
+    assert after["last_reload"] == report and after["watcher"]["triggers_fired"] == 0
     assert daemon.active() == {"store", "added"}
-    assert daemon.status()["last_reload"]["trigger"] == trigger
+
+
+def signalled(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``report`` if it is a SIGHUP reload's, else ``None``."""
+    return report if report is not None and report["trigger"] == "signal" else None
 
 
 def test_sigterm_tears_down_in_reverse_order_of_setup_and_exits_0(
@@ -474,9 +488,12 @@ def test_a_thousand_rapid_writes_end_in_the_final_content_after_few_reloads(
         time.sleep(0.001)  # the stream lasts longer than the debounce, never going quiet
     final = {"journal": str(ws.journal), "label": "v999", "fail_setup": False, "health_file": None}
     wait_until(lambda: daemon.config("burst") == final, "the final content")
-    time.sleep(5 * DEBOUNCE_MS / 1000)  # quiet: nothing else comes
+    # A reload on request reads every file and finds the final content already applied.
+    # Reloads never overlap, so the one that applied it has been counted by its reply.
+    reply = daemon.reload()
+    assert reply.status == 200 and reply.body["outcome"] == "unchanged", reply.body
     assert (daemon.state("burst"), daemon.config("burst")) == ("active", final)
-    reloads = daemon.reloads() - before
+    reloads = daemon.reloads() - before - 1  # the watcher's (the last may follow the request)
     opened = [line for line in ws.journal_lines() if line.startswith("open ")]
     assert opened[0] == "open initial" and opened[-1] == "open v999"
     # Debounced: a never-quiet stream reloads once per 10 debounce periods (1 s), then once.
@@ -556,12 +573,15 @@ def test_a_second_sigterm_exits_at_once(ws: Workspace, start: Start) -> None:
     probes = wait_until(lambda: children(daemon.process.pid), "the import probe to start")
     try:
         daemon.signal(signal.SIGTERM)
-        time.sleep(0.5)
+        # The stop has begun (the watcher is being joined) and waits for the reload.
+        wait_until(lambda: "Stopping: no new work" in ws.log(), "the stop to begin")
         assert daemon.process.poll() is None  # still waiting for the reload in progress
+        assert '"message": "Stopped."' not in ws.log()
         daemon.signal(signal.SIGTERM)
-        signalled = time.monotonic()
+        second = time.monotonic()
         assert daemon.process.wait(WAIT_S) == 1
-        assert time.monotonic() - signalled < 1.0
+        assert time.monotonic() - second < 1.0
+        assert "Second stop signal: exiting at once." in ws.log()
         # The probe leads its own session, yet exiting at once takes it down too.
         wait_until(lambda: not any(_alive(pid) for pid in probes), "the probe to be killed")
     finally:
@@ -576,7 +596,6 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie is dead
     except FileNotFoundError:
         return False
-    assert "Second stop signal: exiting at once." in ws.log()
 
 
 def test_readyz_follows_the_health_of_resources(ws: Workspace, start: Start) -> None:
