@@ -308,8 +308,12 @@ _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _SECRET_PARTS = ("token", "secret", "password", "passwd", "credential", "authorization")
 #: A password inside a URL (``scheme://user:PASSWORD@host``) or a libpq DSN
 #: (``password=PASSWORD``), whatever the key holding the text.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)")
-_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?=@)"
+)
+_DSN_PASSWORD = re.compile(
+    r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
+)
 
 
 def is_secret_key(key: object) -> bool:
@@ -336,6 +340,16 @@ def redact_text(text: str) -> str:
     if "=" in text:
         text = _DSN_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
     return text
+
+
+def password_in(text: str) -> str | None:
+    """Return the password inside a URL or ``password=`` DSN field of ``text``, if any (to
+    scrub it from messages that quote it without the rest of the DSN)."""
+    for pattern in (_URL_PASSWORD, _DSN_PASSWORD):
+        match = pattern.search(text)
+        if match and match["secret"]:
+            return match["secret"].strip("'")
+    return None
 
 
 def secret_keys(schema: Mapping[str, Any] | None, path: FieldPath = ()) -> list[FieldPath]:

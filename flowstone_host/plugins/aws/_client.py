@@ -34,6 +34,7 @@ from ...errors import (
     ValidationError,
     normalize,
 )
+from .. import _extras as extras
 
 __all__ = [
     "CLIENT_SCHEMA",
@@ -69,23 +70,7 @@ CLIENT_SCHEMA: dict[str, Any] = {
     "max_pool_connections": {"type": "integer", "min": 1, "default": 16},
 }
 
-_EXTRAS = {"boto3": "aws", "botocore": "aws", "pyarrow": "parquet"}
-
-
-def require(module: str) -> Any:
-    """Import ``module`` (an optional extra's library) or raise a ConfigError naming the extra.
-
-    Raises:
-        ConfigError: the library is not installed.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        extra = _EXTRAS.get(module.split(".")[0], module)
-        raise ConfigError(
-            f"{module} is not installed; install the extra: pip install 'flowstone-host[{extra}]'",
-            details={"module": module, "extra": extra},
-        ) from None
+require = extras.require
 
 
 class Secret:

@@ -13,12 +13,11 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from ...config import password_in, redact_text
 from ...errors import (
     ConfigError,
     Conflict,
@@ -29,6 +28,7 @@ from ...errors import (
     ValidationError,
     normalize,
 )
+from .. import _extras as extras
 
 __all__ = [
     "POOL_SCHEMA",
@@ -41,7 +41,6 @@ __all__ = [
     "translate",
 ]
 
-EXTRA_HINT = "pip install 'flowstone-host[postgres]'"
 
 #: How a pool is built: the ``postgres`` resource's config, and a plugin's own ``dsn`` pool.
 POOL_SCHEMA: dict[str, Any] = {
@@ -61,39 +60,16 @@ SOURCE_SCHEMA: dict[str, Any] = {
     "schema": {"type": "string", "empty": False, "default": "flowstone"},
 }
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+.-]+://[^:/@\s]*:)(?P<secret>[^@\s]*)(?=@)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+
+require = extras.require
 
 
-def require(module: str) -> Any:
-    """Import ``module`` (psycopg or psycopg_pool) or raise a ConfigError naming the extra.
-
-    Raises:
-        ConfigError: the library is not installed.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(
-            f"{module} is not installed; install the extra: {EXTRA_HINT}",
-            details={"module": module, "extra": "postgres"},
-        ) from None
-
-
-def redact(text: str) -> str:
-    """Return ``text`` with every DSN password in it replaced by ``***``."""
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
-    return _KV_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+#: Every DSN password in a text replaced (the host's one rule for URLs and DSNs).
+redact = redact_text
 
 
 def _password(dsn: str | None) -> str | None:
-    if not dsn:
-        return None
-    for pattern in (_URL_PASSWORD, _KV_PASSWORD):
-        match = pattern.search(dsn)
-        if match and match.group("secret"):
-            return match.group("secret").strip("'")
-    return None
+    return password_in(dsn) if dsn else None
 
 
 def translate(exc: BaseException, dsn: str | None = None) -> FlowStoneError:
