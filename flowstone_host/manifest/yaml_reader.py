@@ -292,8 +292,8 @@ def _located(file: str, index: int, root: Node, problem: _Problem) -> Issue:
     return Issue(position_of(file, problem.node), path, problem.code, problem.message, index)
 
 
-def _tag_message(tag: str) -> str:
-    shown = tag.replace(_TAG, "!!")
+def _tag_message(tag: str | None) -> str:
+    shown = "(no tag)" if tag is None else tag.replace(_TAG, "!!")
     return (
         f"The tag {shown!r} is not allowed: manifests hold plain data only (no Python "
         "objects or custom types). Remove the tag."
