@@ -36,7 +36,7 @@ metadata: {name: days}
 spec:
   compute: tests.runtime.test_partitions_kill:day_table
   io_manager: files
-  partitions: {daily: {start: "2000-01-01", end: "2027-05-18"}}
+  partitions: {daily: {start: "START", end: "END"}}
 """
 
 
@@ -50,11 +50,13 @@ def day_table(ctx: Any) -> Any:
     return pa.table({"day": [ctx.partition.isoformat()], "n": [ctx.partition.toordinal()]})
 
 
-def setup(tmp_path: Path) -> Path:
-    """A copy of the shipped config with the `days` asset on Parquet files; the host.yaml."""
+def setup(tmp_path: Path, start: str = "2024-01-01", end: str = "2024-12-31") -> Path:
+    """A copy of the shipped config with the `days` asset (daily from ``start`` to ``end``)
+    on Parquet files; the host.yaml."""
     shutil.copytree(REPO / "config", tmp_path / "config")
     shutil.copytree(REPO / "plugins.d", tmp_path / "plugins.d", ignore=shutil.ignore_patterns("2*"))
     text = PIPELINE.replace("ROOT", str(tmp_path / "store"))
+    text = text.replace("START", start).replace("END", end)
     (tmp_path / "plugins.d" / "30-days.yaml").write_text(text)
     host = tmp_path / "config" / "host.yaml"
     host.write_text(
@@ -89,7 +91,7 @@ def _stored(root: Path) -> set[str]:
 
 @pytest.mark.integration
 def test_killed_backfill_resumes_without_redoing_finished_partitions(tmp_path: Path) -> None:
-    host, log = setup(tmp_path), tmp_path / "days.log"
+    host, log = setup(tmp_path, "2000-01-01", "2027-05-18"), tmp_path / "days.log"
     first = _start(host, log, tmp_path / "first.out")
     deadline = time.monotonic() + 20
     while len(_lines(log)) < DAYS // 3 and time.monotonic() < deadline:
