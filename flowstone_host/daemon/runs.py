@@ -29,6 +29,7 @@ from ..registry import Snapshot
 from ..runtime import partitioning
 from ..runtime.materialize import Leasing, materialize
 from ..runtime.records import RunRecords
+from ..runtime.redrive import retune
 from .run_documents import run_document, runs_page
 
 __all__ = ["MAX_IN_FLIGHT", "DaemonRuns", "RunRequest", "RunsAPI", "TooManyRuns"]
@@ -68,6 +69,10 @@ class RunsAPI(Protocol):
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Ask a run of this daemon to stop."""
+        ...
+
+    def retune(self, run_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Record a retune of a run's scatters; return the recorded event."""
         ...
 
 
@@ -353,6 +358,30 @@ class DaemonRuns:
             f"Run {run_id!r} is not executed by this daemon (process {record.pid} on "
             f"{record.host} runs it); stop that process to stop it.",
             run_id=run_id,
+        )
+
+    def retune(self, run_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Record a retune of run ``run_id`` (``max_concurrency``, ``tolerated_failures``);
+        the process running it applies it within a batch. Return the recorded event.
+
+        Raises:
+            NotFound: no such run.
+            ValidationError: an unknown field, or a value :func:`retune` refuses.
+        """
+        unknown = set(changes) - {"max_concurrency", "tolerated_failures"}
+        if unknown:
+            raise ValidationError(
+                f"Unknown retune field(s) {sorted(unknown)!r}: give max_concurrency and/or "
+                "tolerated_failures ({count: N} or {percent: P})."
+            )
+        concurrency = changes.get("max_concurrency")
+        if concurrency is not None and (type(concurrency) is not int):
+            raise ValidationError(f"'max_concurrency' is a whole number (got {concurrency!r}).")
+        return retune(
+            self.records,
+            run_id,
+            max_concurrency=concurrency,
+            tolerated_failures=changes.get("tolerated_failures"),
         )
 
 

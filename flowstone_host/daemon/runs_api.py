@@ -135,9 +135,23 @@ async def cancel_run(request: Request) -> Response:
     return json_response(202, await _runs_call(request, lambda runs: runs.cancel(run_id)))
 
 
+@_answers()
+async def retune_run(request: Request) -> Response:
+    """200 with the recorded retune; the running process applies it within a batch."""
+    run_id = request.path_params["run_id"]
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise ValidationError(f"The body is not JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise ValidationError("The body is a JSON object: {max_concurrency, tolerated_failures}.")
+    return json_response(200, await _runs_call(request, lambda runs: runs.retune(run_id, body)))
+
+
 RUN_ROUTES: list[BaseRoute] = [
     Route("/runs", start_run, methods=["POST"]),
     Route("/runs", list_runs, methods=["GET"]),
     Route("/runs/{run_id}", show_run, methods=["GET"]),
     Route("/runs/{run_id}/cancel", cancel_run, methods=["POST"]),
+    Route("/runs/{run_id}/retune", retune_run, methods=["POST"]),
 ]

@@ -290,3 +290,43 @@ def test_a_server_without_runs_answers_501(serve: Serve) -> None:
     server = serve()
     assert get(server, "/runs")[0] == 501
     assert post(server, "/runs", {"asset": "x"})[0] == 501
+
+
+# -- retune --------------------------------------------------------------------------------
+
+
+def test_retune_records_the_change_on_the_run(server: AdminServer) -> None:
+    run_id = post(server, "/runs", {"asset": "source"})[1]["run_id"]
+    finished(server, run_id)
+    changes = {"max_concurrency": 8, "tolerated_failures": {"percent": 5}}
+    status, event = post(server, f"/runs/{run_id}/retune", changes)
+    assert status == 200
+    assert event["max_concurrency"] == 8 and event["tolerated_failures"] == {"percent": 5.0}
+    [recorded] = get(server, f"/runs/{run_id}")[1]["retunes"]
+    assert recorded == event
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"max_concurrency": 0}, 400),
+        ({"max_concurrency": "8"}, 400),
+        ({"tolerated_failures": {"percent": 500}}, 400),
+        ({"concurrency": 8}, 400),  # not a retune field
+        ({}, 400),
+        ([8], 400),
+    ],
+)
+def test_a_bad_retune_is_refused(server: AdminServer, body: Any, status: int) -> None:
+    run_id = post(server, "/runs", {"asset": "source"})[1]["run_id"]
+    finished(server, run_id)
+    answer, error = post(server, f"/runs/{run_id}/retune", body)
+    assert (answer, error["error"]["code"]) == (status, "validation_error")
+
+
+def test_retuning_an_unknown_run_is_404_and_needs_the_token(
+    server: AdminServer, serve: Serve, runs: DaemonRuns
+) -> None:
+    assert post(server, "/runs/nope/retune", {"max_concurrency": 2})[0] == 404
+    guarded = serve(token="t0k", runs=runs)
+    assert post(guarded, "/runs/nope/retune", {"max_concurrency": 2})[0] == 401
