@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from flowstone_host.loading.isolation.codec import MAX_EXT_DEPTH, decode, encode
+from flowstone_host.loading.isolation.codec import MAX_CONTAINERS, MAX_EXT_DEPTH, decode, encode
 
 
 def _in_a_thread(data: bytes) -> Any:
@@ -130,3 +130,11 @@ def test_compressed_arrow_ipc_is_refused_before_it_is_expanded() -> None:
     with pytest.raises(ValueError, match="compressed Arrow"):
         decode(frame)
     assert decode(encode(table)).equals(table)  # uncompressed still crosses
+
+
+def test_a_refused_frame_leaves_no_spent_budget_to_the_next() -> None:
+    hostile = msgpack.packb([[] for _ in range(MAX_CONTAINERS + 1)])
+    with pytest.raises(ValueError, match="arrays and maps"):
+        decode(hostile)
+    small = (((1,),),)  # a small frame whose nested extensions are counted
+    assert decode(encode(small)) == small

@@ -134,11 +134,12 @@ def decode(data: bytes | bytearray, deadline: float | None = None) -> Any:
             deadline (a misbehaving peer).
         NotSupported: an Arrow table arrived but pyarrow is not installed.
     """
-    nested = getattr(_depth, "value", 0) > 0
-    if not nested and len(data) <= FAST_PATH_BYTES:
-        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
-    if not nested:  # an extension's payload counts against its frame's budget
+    if getattr(_depth, "value", 0) == 0:  # a frame: an extension's payload counts against it
+        # reset on every frame, fast ones too: their nested payloads are counted, and must
+        # not inherit what an earlier (perhaps refused) frame of this thread spent
         _budget.containers, _budget.deadline = 0, deadline
+        if len(data) <= FAST_PATH_BYTES:
+            return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
     return msgpack.unpackb(
         data,
         ext_hook=_ext_hook,
