@@ -325,7 +325,8 @@ class DaemonRuns:
                 raise
             error = early.to_dict()
             return {"run_id": run_id, "status": "failed", "live": False, "error": error}
-        return {**document, "live": live}
+        # a recorded end is the end, even while its thread is still letting go
+        return {**document, "live": live and document["status"] == "running"}
 
     def page(
         self,
