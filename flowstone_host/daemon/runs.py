@@ -348,7 +348,7 @@ class DaemonRuns:
         """
         with self._lock:
             live = self._live.get(run_id)
-        if live is not None:
+        if live is not None and not self._ended(run_id):
             live.cancel.set()
             log.info("Run %s: cancel requested", run_id, extra={"run_id": run_id})
             return {"run_id": run_id, "status": "cancelling"}
@@ -361,13 +361,17 @@ class DaemonRuns:
             run_id=run_id,
         )
 
-    def retune(self, run_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Record a retune of run ``run_id`` (``max_concurrency``, ``tolerated_failures``);
-        the process running it applies it within a batch. Return the recorded event.
+    def _ended(self, run_id: str) -> bool:  # recorded, while its thread may still let go
+        try:
+            return self.records.get(run_id, steps=False).finished
+        except NotFound:
+            return False  # started here, not recorded yet
 
-        Raises:
-            NotFound: no such run.
-            ValidationError: an unknown field, or a value :func:`retune` refuses.
+    def retune(self, run_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Record a retune of run ``run_id`` (``max_concurrency``, ``tolerated_failures``),
+        which the process running it applies within a batch; return the recorded event.
+
+        Raises: NotFound (no such run), ValidationError (a bad field or value).
         """
         unknown = set(changes) - {"max_concurrency", "tolerated_failures"}
         if unknown:
