@@ -109,25 +109,23 @@ class TestPostgresResource(ResourceContract):
         return PostgresResource({"dsn": pg_dsn, "min_size": 1, "max_size": 2})
 
 
-class TestPostgresIOManagerJson(IOManagerContract):
+class _OnSharedPool:
+    """A postgres IO manager built as the host builds it on the shared `pg` pool."""
+
     io_manager_class = pytest.fixture(lambda self: PostgresIOManager)
 
     @pytest.fixture
     def io_keywords(self, pg_resources: dict[str, Any]) -> dict[str, Any]:
         return {"resources": pg_resources}
 
+
+class TestPostgresIOManagerJson(_OnSharedPool, IOManagerContract):
     @pytest.fixture
     def io_config(self) -> dict[str, Any]:
         return {"resource": "pg", "format": "json"}
 
 
-class TestPostgresIOManagerPickle(IOManagerContract):
-    io_manager_class = pytest.fixture(lambda self: PostgresIOManager)
-
-    @pytest.fixture
-    def io_keywords(self, pg_resources: dict[str, Any]) -> dict[str, Any]:
-        return {"resources": pg_resources}
-
+class TestPostgresIOManagerPickle(_OnSharedPool, IOManagerContract):
     @pytest.fixture
     def io_config(self) -> dict[str, Any]:
         return {"resource": "pg", "format": "pickle", "allow_pickle": True}
@@ -153,14 +151,8 @@ class TestPostgresIOManagerArrow(IOManagerContract):
         return _frames_equal
 
 
-class TestPostgresIOManagerTable(IOManagerContract):
+class TestPostgresIOManagerTable(_OnSharedPool, IOManagerContract):
     """One table per asset: every partition of an asset has the same columns."""
-
-    io_manager_class = pytest.fixture(lambda self: PostgresIOManager)
-
-    @pytest.fixture
-    def io_keywords(self, pg_resources: dict[str, Any]) -> dict[str, Any]:
-        return {"resources": pg_resources}
 
     @pytest.fixture
     def io_config(self) -> dict[str, Any]:
