@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Issue", "Position", "format_path"]
+__all__ = ["Issue", "Position", "format_path", "one_per_field"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,25 @@ class Issue:
             "code": self.code,
             "message": self.message,
         }
+
+
+def one_per_field(issues: Iterable[Issue]) -> list[Issue]:
+    """Keep the first issue of each field (file, document and path): one bad value, one error.
+
+    Callers list issues in the order the layers find them, so the cause wins: a ``${VAR}``
+    that could not be substituted is reported as that, not also as the type error of the
+    text left in its place. Issues about a whole file or document (no path) are all kept.
+    """
+    seen: set[tuple[str, int, tuple[str | int, ...]]] = set()
+    kept: list[Issue] = []
+    for issue in issues:
+        if issue.path:
+            field = (issue.position.file, issue.document, issue.path)
+            if field in seen:
+                continue
+            seen.add(field)
+        kept.append(issue)
+    return kept
 
 
 def format_path(path: tuple[str | int, ...]) -> str:

@@ -18,7 +18,7 @@ from jsonschema.exceptions import relevance
 from yaml.nodes import Node, ScalarNode
 
 from ..config import is_secret_path
-from .issues import Issue
+from .issues import Issue, one_per_field
 from .schema import manifest_validator
 from .yaml_reader import YamlDocument
 
@@ -29,14 +29,23 @@ _Translator = Callable[[SchemaError, YamlDocument, FieldPath], Iterator[Issue]]
 
 
 def shape_issues(document: YamlDocument) -> list[Issue]:
-    """Check one document against ``manifest.schema.json``; return every problem found."""
+    """Check one document against ``manifest.schema.json``; return one problem per field.
+
+    A value of the wrong type is reported as that alone: its bounds (``-1.5`` for a
+    count of at least 0) mean nothing until the type is right.
+    """
     errors = sorted(manifest_validator().iter_errors(document.data), key=relevance, reverse=True)
     issues: list[Issue] = []
     for error in errors:
         path = tuple(error.absolute_path)
         translate = _TRANSLATORS.get(str(error.validator), _generic)
         issues.extend(translate(error, document, path))
-    return issues
+    mistyped = {i.path for i in issues if i.code in _TYPE_CODES}
+    return one_per_field(i for i in issues if i.path not in mistyped or i.code in _TYPE_CODES)
+
+
+#: The codes of a value of the wrong type.
+_TYPE_CODES = frozenset({"shape.type", "shape.quote_string"})
 
 
 def did_you_mean(word: str, options: Any) -> str:

@@ -21,7 +21,7 @@ from .assembly import Declared, Source, manifest_files, merge_layers
 from .builder import Built, build_manifests
 from .catalog import Catalog
 from .host_config import HostConfig
-from .issues import Issue
+from .issues import Issue, one_per_field
 from .model import ManifestSet
 from .references import reference_issues
 from .shape import shape_issues
@@ -338,7 +338,8 @@ def _interpolated(
 
 
 def _ordered(issues: list[Issue], files: tuple[str, ...]) -> tuple[Issue, ...]:
-    """Order by file (as read), then document; keep relevance order inside a document."""
+    """Order by file (as read), then document; keep relevance order inside a document, and
+    the first issue of each field."""
     rank = {file: index for index, file in enumerate(files)}
-    unique = list(dict.fromkeys(issues))
+    unique = one_per_field(dict.fromkeys(issues))
     return tuple(sorted(unique, key=lambda i: (rank.get(i.position.file, -1), i.document)))
