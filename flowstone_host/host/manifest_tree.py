@@ -23,6 +23,7 @@ from ..manifest.issues import Issue, Position
 from ..manifest.plugin_config import UNLOADABLE
 from ..manifest.validate import ValidationCache, ValidationReport, validate_layers
 from ..manifest.yaml_reader import DEFAULT_LIMITS
+from .held_back import held_back
 
 __all__ = ["ManifestTree", "Reading", "Validated"]
 
@@ -167,7 +168,7 @@ class ManifestTree:
         changed = [f for f, c in contents.items() if f not in rejected and c != self.good.get(f)]
         deleted = [f for f in self.good if f not in contents]
         for file in [*changed, *deleted]:
-            rejected[file] = (_held_back(file, issues, deleted=file in deleted),)
+            rejected[file] = (held_back(file, self.good.get(file), contents.get(file), issues[0]),)
             contents[file] = self.good.get(file)
         for file in deleted:  # it is not on disk any more: list it where it was
             layers[min(self.layer_of[file], len(layers) - 1)].append(file)
@@ -209,19 +210,6 @@ def _read_regular(file: str) -> bytes | str:
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def _held_back(file: str, issues: list[Issue], *, deleted: bool) -> Issue:
-    """The issue of a valid change held back because applying it breaks another file."""
-    broken = issues[0]
-    what = "deleting this file" if deleted else "this file's change"
-    return Issue(
-        Position(file, 1, 1),
-        (),
-        "reload.held_back",
-        f"Held back: with {what}, {broken.position} fails ({broken.message}). Fix both "
-        "files together.",
-    )
 
 
 def _unreadable(file: str, exc: OSError) -> Issue:
