@@ -9,11 +9,9 @@ from typing import Any
 
 __all__ = [
     "REDACTED",
-    "TYPED",
     "EnvProblem",
     "FieldPath",
     "Interpolated",
-    "coerce_text",
     "deep_merge",
     "has_path",
     "interpolate",
@@ -125,42 +123,14 @@ class Interpolated:
         problems: References that could not be substituted (left as written in ``value``).
         typed_paths: Paths of the values that were exactly one reference
             (``port: ${PORT:-8080}``): a schema asking for an integer, a number or a
-            boolean there gets the text converted (:func:`coerce_text`).
+            boolean there gets the text converted
+            (:mod:`flowstone_host.manifest.typed_values`).
     """
 
     value: Any
     env_paths: frozenset[FieldPath]
     problems: tuple[EnvProblem, ...]
     typed_paths: frozenset[FieldPath] = frozenset()
-
-
-#: The types a whole-reference value is converted to, and the texts each accepts.
-TYPED = ("integer", "number", "float", "boolean")
-_TRUE, _FALSE = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def coerce_text(text: str, wanted: str) -> Any:
-    """Convert the text a ``${VAR}`` gave to ``wanted`` (one of :data:`TYPED`).
-
-    Integers are decimal digits with an optional sign; numbers are what ``float`` reads
-    (not ``nan`` or ``inf``); booleans are ``true/false``, ``yes/no``, ``on/off`` or
-    ``1/0``, in any case.
-
-    Raises:
-        ValueError: the text does not parse as ``wanted``.
-    """
-    stripped = text.strip()
-    if wanted == "integer" and _INTEGER.fullmatch(stripped):
-        return int(stripped)
-    if wanted in ("number", "float"):
-        number = float(stripped)  # raises ValueError itself
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError(text)
-        return int(number) if wanted == "number" and _INTEGER.fullmatch(stripped) else number
-    if wanted == "boolean" and stripped.lower() in _TRUE | _FALSE:
-        return stripped.lower() in _TRUE
-    raise ValueError(text)
 
 
 def interpolate(

@@ -5,7 +5,7 @@
 key before the host does. The translation is conservative: a rule with no JSON Schema
 equivalent (``check_with``, a coercion, ``oneof``...) constrains nothing, so the editor
 never refuses what the host accepts. A value written as exactly one ``${...}`` is always
-accepted: the host converts it to the type asked for (see :func:`~..config.coerce_text`).
+accepted: the host converts it to the type asked for (see :func:`~.typed_values.coerce_text`).
 """
 
 from __future__ import annotations

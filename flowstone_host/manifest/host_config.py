@@ -3,7 +3,8 @@
 Defaults live once, in ``schemas/host-config.schema.json`` (``default`` keywords); this
 module applies them. Relative paths are resolved against the folder of the config file.
 The host config may read any environment variable (``${FLOWSTONE_ADMIN_TOKEN:-}``); it is
-the manifests whose access :attr:`HostConfig.env_allow` restricts.
+the manifests whose access :attr:`HostConfig.env_allow` restricts. A value written as
+exactly one reference takes the type the schema asks for (:mod:`.typed_values`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 from ..callables import CallablePolicy, matches
 from ..config import FieldPath, Interpolated, has_path, interpolate
 from ..errors import ConfigError
-from .issues import Issue, Position
+from .issues import Issue, Position, format_path
 from .schema import schema_files
 from .shape import shape_issues
+from .typed_values import coerce_references, json_schema_type, not_parsed
 from .yaml_reader import YamlDocument, read_file
 
 __all__ = ["Admin", "HealthChecks", "HostConfig", "Reload", "Sandbox", "read_host_config"]
@@ -151,7 +153,7 @@ def read_host_config(
         for p in interpolated.problems
     ]
     if not issues:
-        issues = _substituted_shape_issues(doc, interpolated)
+        issues = _typed_issues(doc, interpolated) or _substituted_shape_issues(doc, interpolated)
     if issues:
         raise _config_error(str(path), issues)
     return _build(interpolated.value, Path(path).resolve().parent, Path(path))
@@ -164,6 +166,22 @@ def _reads_env(document: YamlDocument, path: FieldPath) -> bool:
             return False
         value = value[part]
     return isinstance(value, str) and "${" in value
+
+
+def _typed_issues(doc: YamlDocument, interpolated: Interpolated) -> list[Issue]:
+    """Convert, in place, each value written as exactly one ``${...}`` to the integer,
+    number or boolean the host config schema asks for there; an issue for each that does
+    not parse (``memory_mb: ${FLOWSTONE_MEMORY_MB:-2048}``)."""
+    schema = schema_files()["host-config.schema.json"]
+    failed = coerce_references(
+        interpolated.value, interpolated.typed_paths, lambda p: json_schema_type(schema, p)
+    )
+    issues = []
+    for path, wanted in failed:
+        full = ("spec", *path)
+        message = not_parsed(f"Host config key {format_path(path)!r}", wanted)
+        issues.append(Issue(doc.position(full), full, "shape.type", message, doc.index))
+    return issues
 
 
 def _substituted_shape_issues(doc: YamlDocument, interpolated: Interpolated) -> list[Issue]:

@@ -20,13 +20,14 @@ from typing import Any
 
 import cerberus  # type: ignore[import-untyped]
 
-from ..config import TYPED, FieldPath, coerce_text, deep_merge, has_path, value_at
+from ..config import FieldPath, deep_merge, has_path
 from ..errors import FlowStoneError, PluginRefused
 from ..kinds import kind_info
 from .assembly import Declared, Source
 from .catalog import Catalog, EntryPointInfo
 from .issues import Issue
 from .shape import did_you_mean
+from .typed_values import cerberus_type, coerce_references, not_parsed
 
 __all__ = ["UNLOADABLE", "ConfigCheck", "check_config", "plugin_class"]
 
@@ -172,50 +173,21 @@ def _typed(
 ) -> tuple[Issue, ...]:
     """Convert, in ``merged``, each value written as exactly one ``${...}`` to the integer,
     number or boolean the schema asks for there; an issue for each that does not parse."""
+    written: dict[FieldPath, tuple[Declared, FieldPath]] = {}
+    for inner in {f[len(b) :] for item, b in layers for f in item.typed_paths_below(b)}:
+        for item, base in reversed(layers):  # the layer that sets it: a reference there?
+            full = (*base, *inner)
+            if has_path(item.data, full):
+                if item.typed(full):
+                    written[inner] = item, full
+                break
     issues: list[Issue] = []
-    for item, base in layers:
-        for full in sorted(item.typed_paths_below(base), key=str):
-            inner = full[len(base) :]
-            wanted = _wanted_type(schema, inner)
-            value = value_at(merged, inner)
-            if wanted is None or not isinstance(value, str) or not item.typed(full):
-                continue
-            try:
-                _set_at(merged, inner, coerce_text(value, wanted))
-            except ValueError:
-                key = ".".join(str(p) for p in inner)
-                message = (
-                    f"Config key {key!r} of plugin {label!r} must be of type {wanted}, and the "
-                    f"value its ${{...}} gave does not parse as one; fix the variable or its "
-                    "default."
-                )
-                issues.append(_issue(item.origin(full), full, "plugin.config", message))
+    for inner, wanted in coerce_references(merged, written, lambda p: cerberus_type(schema, p)):
+        item, full = written[inner]
+        key = ".".join(str(p) for p in inner)
+        message = not_parsed(f"Config key {key!r} of plugin {label!r}", wanted)
+        issues.append(_issue(item.origin(full), full, "plugin.config", message))
     return tuple(issues)
-
-
-def _wanted_type(schema: Mapping[str, Any], inner: FieldPath) -> str | None:
-    """The one of :data:`TYPED` the cerberus rules at ``inner`` ask for, if they ask for
-    one and not also for a string."""
-    rules: Any = {"type": "dict", "schema": schema}
-    for part in inner:
-        below = rules.get("schema") if isinstance(rules, Mapping) else None
-        if not isinstance(below, Mapping):
-            return None
-        rules = below if isinstance(part, int) else below.get(part)
-    types = rules.get("type") if isinstance(rules, Mapping) else None
-    names = [types] if isinstance(types, str) else list(types or ())
-    if "string" in names:
-        return None
-    return next((t for t in names if t in TYPED), None)
-
-
-def _set_at(data: Any, path: FieldPath, value: Any) -> None:
-    for part in path[:-1]:
-        child = data[part]
-        if isinstance(child, list):  # merged configs share lists with the documents
-            child = data[part] = list(child)
-        data = child
-    data[path[-1]] = value
 
 
 def _leaves(errors: Any) -> Iterator[Any]:
