@@ -7,11 +7,13 @@ example manifest validates, and a running daemon picks it up from a dropped mani
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,15 +49,29 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) 
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """The IO manager ``my-store`` generated, and pip-installed into a target folder.
 
-    pip builds it in an isolated environment, fetching its build backend (hatchling).
+    Built with the backend its ``pyproject.toml`` names, taken from this environment (the
+    ``test`` extra holds it) rather than fetched: no index is asked, so the test needs no
+    network.
     """
     root = tmp_path_factory.mktemp("new-plugin")
     dist = write_plugin(Kind.IO_MANAGER, "my-store", root / "src")
     site = root / "site"
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-    pip += ["--disable-pip-version-check", "--target", str(site), str(dist)]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    pip += ["--no-build-isolation", "--disable-pip-version-check"]
+    pip += ["--target", str(site), str(dist)]
     _run(pip, root, _env())
     yield dist, site
+
+
+def test_the_build_backend_it_names_is_in_the_test_environment(tmp_path: Path) -> None:
+    """The end-to-end install builds without isolation, with this environment's backend."""
+    dist = write_plugin(Kind.RESOURCE, "probe", tmp_path)
+    build = tomllib.loads((dist / "pyproject.toml").read_text())["build-system"]
+    [requirement] = build["requires"]
+    assert build["build-backend"] == "hatchling.build" and requirement.startswith("hatchling")
+    test_extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert requirement in test_extra["optional-dependencies"]["test"]
+    assert importlib.util.find_spec("hatchling") is not None
 
 
 @pytest.mark.parametrize("kind", list(SCAFFOLDED), ids=str)
