@@ -19,6 +19,7 @@ from . import (
     runs,
     schema,
     validate,
+    worker,
 )
 from .common import Command
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         runs.register,
         redrive.register,
         partitions.register,
+        worker.register,
         new_plugin.register,
     ):
         register(sub)

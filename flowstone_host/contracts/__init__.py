@@ -1,6 +1,6 @@
 """The contracts plugins implement, one ABC per module, and their versions."""
 
-from .executor import Executor
+from .executor import Executor, Job, JobFuture, JobHandler
 from .io_manager import IOManager, Partition
 from .item_reader import ItemReader
 from .parallel import ParallelCoordinator
@@ -23,6 +23,9 @@ __all__ = [
     "Health",
     "IOManager",
     "ItemReader",
+    "Job",
+    "JobFuture",
+    "JobHandler",
     "ParallelCoordinator",
     "Partition",
     "Plugin",

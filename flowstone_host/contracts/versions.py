@@ -68,7 +68,8 @@ CONTRACTS: dict[str, Contract] = {
         _contract("RoutingCoordinator", "routing_coordinators", RoutingCoordinator),
         _contract("Resource", "resources", Resource),
         _contract("TelemetryEmitter", "telemetry_emitters", TelemetryEmitter),
-        _contract("Executor", "executors", Executor),
+        # 1.1: the optional remote methods (enqueue, serve) for worker processes
+        _contract("Executor", "executors", Executor, "1.1.0"),
     )
 }
 

@@ -16,6 +16,7 @@ EXTRAS = {
     "pyarrow": "parquet",
     "psycopg": "postgres",
     "psycopg_pool": "postgres",
+    "procrastinate": "distributed",
 }
 
 

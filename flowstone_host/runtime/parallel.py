@@ -6,6 +6,11 @@ again (a branch's first outcome is final, so a late duplicate changes nothing), 
 that raised is tried again (the execution stayed ``ready_for_join``). The join receives
 ``{branch: result}`` with each failed optional branch as its normalized error (a
 :class:`~flowstone_host.FlowStoneError`); a failed required branch fails the step.
+
+On a remote executor each branch is a queued job that names the run, asset, partition,
+execution and branch; the worker loads the inputs through the IO managers (which must
+then be shared ones, not the in-memory one), runs the branch and records its outcome, and
+the join runs here once every branch has one.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from concurrent.futures import Future, wait
 from typing import Any
 
 from ..boundary import call
+from ..contracts.executor import Job
 from ..contracts.types import ExecutionStatus
 from ..errors import FlowStoneError, normalize
 from ..manifest.model import Asset, Parallel
@@ -92,6 +98,8 @@ def _run_branches(
     orphans = [name for name, state in before.branches.items() if state == "running"]
     names = list(dict.fromkeys([*call(coordinator, "schedule_branches", execution), *orphans]))
     executor = run.snapshot.executors.resolve(spec.executor)
+    if getattr(executor.instance, "remote", False):
+        return _queue_branches(run, coordinator, executor, execution, names, ctx)
     futures: dict[Future[Any], str] = {}
     for name in names:
         function = run.callable(spec.branches[name].compute)
@@ -107,6 +115,29 @@ def _run_branches(
             call(coordinator, "fail_branch", execution, name, errors[name].to_dict())
         else:
             call(coordinator, "complete_branch", execution, name, result)
+    return errors
+
+
+def _queue_branches(
+    run: Run,
+    coordinator: Entry,
+    executor: Entry,
+    execution: str,
+    names: list[str],
+    ctx: RunContext,
+) -> dict[str, FlowStoneError]:
+    """Queue one job per branch on a remote executor; its worker loads the inputs and
+    records the branch's outcome. A job that failed for good fails its branch, unless a
+    worker recorded an outcome first (the first outcome is final)."""
+    key = partition_key(ctx.partition)
+    jobs = [Job(run.run_id, ctx.asset, key, execution, branch=name) for name in names]
+    futures = call(executor, "enqueue", jobs)
+    wait(futures)
+    errors: dict[str, FlowStoneError] = {}
+    for future, name in zip(futures, names, strict=True):
+        if not future.cancelled() and future.exception() is not None:
+            errors[name] = normalize(future.exception())
+            call(coordinator, "fail_branch", execution, name, errors[name].to_dict())
     return errors
 
 

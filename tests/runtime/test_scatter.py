@@ -80,7 +80,7 @@ def test_keys_and_outcomes_go_in_few_large_transactions(
 ) -> None:
     """Reader batches are inserted a group at a time, outcomes a reader batch at a time: a
     file-backed coordinator's commit costs far more than the rows it carries."""
-    from flowstone_host.runtime import scatter as module
+    from flowstone_host.runtime import dispatch as module
 
     monkeypatch.setattr(module, "RECORD_INTERVAL_S", 60.0)  # only the size rule applies
     asset = scatter_asset("s", "double", tolerated={"count": 0}, batch_size=100)

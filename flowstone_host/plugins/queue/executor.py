@@ -1,0 +1,173 @@
+"""The queue executor: scatter chunks and branches as procrastinate jobs on PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, ClassVar, TypeVar
+
+from ...contracts.executor import Executor, Job, JobFuture, JobHandler
+from ...contracts.types import Health
+from ...errors import Conflict, NotSupported, ValidationError
+from .._extras import require
+from ._tracker import QueuedFuture, Tracker
+
+__all__ = ["TASK", "QueueExecutor"]
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+#: The one procrastinate task every job runs: a :class:`Job` reference as its arguments.
+TASK = "flowstone.job"
+#: Held while the queue's schema is checked and applied, so that workers starting
+#: together do not apply it twice.
+_SCHEMA_LOCK = 0x666C6F77  # "flow"
+_FIELDS = {f.name: f.type for f in dataclasses.fields(Job)}
+# procrastinate logs two INFO lines per job, each with the job's arguments: at 10,000
+# items that drowns the host's own lines. Its warnings and errors still show.
+_PROCRASTINATE_LOG = logging.getLogger("procrastinate")
+if _PROCRASTINATE_LOG.level == logging.NOTSET:
+    _PROCRASTINATE_LOG.setLevel(logging.WARNING)
+
+
+class QueueExecutor(Executor):
+    """Queues work on PostgreSQL for ``flowstone-host worker`` processes (extra
+    ``distributed``, procrastinate).
+
+    A job carries references only (run, asset, partition, barrier or execution, the
+    chunk's items or the branch name); workers load the same manifests, run the job and
+    record its outcomes in the asset's coordinators, which must be shared ones
+    (PostgreSQL; SQLite only when every worker runs on the host's machine).
+
+    Config:
+        dsn: The PostgreSQL server of the queue (its tables are created when missing).
+        queue: The queue's name (default ``flowstone``); a worker serves the queues of
+            the queue executors in its manifests, or those given with ``--queues``.
+        max_attempts: Attempts a job gets in all (default 3): a worker that stops
+            mid-job, dies or falls silent uses one.
+        stall_timeout_s: A worker whose heartbeat is older than this holds its jobs no
+            more: they go to another worker (default 30; workers beat 4 times as often).
+        poll_interval_s: How often the dispatching process reads its jobs' states
+            (default 0.05).
+    """
+
+    contract_version = "1.1.0"
+    plugin_version = "1.0.0"
+    remote: ClassVar[bool] = True
+    config_schema: ClassVar[dict[str, Any]] = {
+        "dsn": {"type": "string", "required": True, "empty": False},
+        "queue": {"type": "string", "regex": r"[A-Za-z0-9_.-]{1,64}", "default": "flowstone"},
+        "max_attempts": {"type": "integer", "min": 1, "max": 100, "default": 3},
+        "stall_timeout_s": {"type": "number", "min": 0.5, "max": 86400, "default": 30},
+        "poll_interval_s": {"type": "number", "min": 0.005, "max": 10, "default": 0.05},
+    }
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        procrastinate = require("procrastinate")
+        self.dsn = str(self.config["dsn"])
+        self.queue = str(self.config.get("queue") or "flowstone")
+        self.max_attempts = int(self.config.get("max_attempts") or 3)
+        self.stall_timeout_s = float(self.config.get("stall_timeout_s") or 30)
+        self._connector = procrastinate.SyncPsycopgConnector(
+            conninfo=self.dsn, min_size=1, max_size=4, kwargs={"application_name": "flowstone"}
+        )
+        self._app = procrastinate.App(connector=self._connector)
+        self._app.open()
+        try:
+            _apply_schema_if_missing(self._connector.pool, procrastinate)
+        except BaseException:
+            self._app.close()
+            raise
+        self._deferrer = self._app.configure_task(TASK, queue=self.queue)
+        self._tracker = Tracker(
+            self._connector.pool.connection,
+            poll_interval_s=float(self.config.get("poll_interval_s") or 0.05),
+            stall_timeout_s=self.stall_timeout_s,
+            max_attempts=self.max_attempts,
+        )
+        self._closed = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        raise NotSupported(
+            "The queue executor runs queued jobs (scatter chunks and branches), not callables."
+        )
+
+    def enqueue(self, jobs: Sequence[Job]) -> list[JobFuture]:
+        if self._closed:
+            raise Conflict("The queue executor is closed; no new work is accepted.")
+        if not jobs:
+            return []
+        ids = self._deferrer.batch_defer(*(dataclasses.asdict(job) for job in jobs))
+        futures = [
+            QueuedFuture(job, job_id, self._tracker) for job, job_id in zip(jobs, ids, strict=True)
+        ]
+        self._tracker.track(futures)
+        return list(futures)
+
+    def serve(
+        self, handler: JobHandler, *, concurrency: int, queues: Sequence[str] | None = None
+    ) -> None:
+        procrastinate = require("procrastinate")
+        app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=self.dsn, min_size=1)
+        )
+        retries = self.max_attempts - 1
+
+        def run(context: Any, **arguments: Any) -> None:
+            handler(job_from(arguments), context.should_abort)
+
+        app.task(name=TASK, pass_context=True, retry=retries or False, queue=self.queue)(run)
+
+        app.run_worker(
+            queues=list(queues or [self.queue]),
+            concurrency=concurrency,
+            update_heartbeat_interval=max(0.1, self.stall_timeout_s / 4),
+            stalled_worker_timeout=self.stall_timeout_s,
+            delete_jobs="successful",
+        )
+
+    def health_check(self) -> Health | None:
+        try:
+            with self._connector.pool.connection() as conn:
+                conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE false").fetchone()
+        except Exception as exc:
+            return Health.unhealthy(f"The queue's database does not answer: {exc}")
+        return Health.ok(queue=self.queue)
+
+    def close(self) -> None:
+        self._closed = True
+        self._tracker.close()
+        self._app.close()
+
+
+def job_from(arguments: dict[str, Any]) -> Job:
+    """Return the :class:`Job` a queued job's arguments describe.
+
+    Raises:
+        ValidationError: the arguments are not a job's (a forged or foreign row).
+    """
+    if set(arguments) != set(_FIELDS):
+        raise ValidationError(
+            f"A queued job's arguments are not a flowstone job: {sorted(arguments)}"
+        )
+    for name in ("run_id", "asset", "partition", "target", "items"):
+        if not isinstance(arguments[name], str):
+            raise ValidationError(f"A queued job's {name!r} is not a string.")
+    if arguments["branch"] is not None and not isinstance(arguments["branch"], str):
+        raise ValidationError("A queued job's 'branch' is not a string.")
+    if not isinstance(arguments["size"], int):
+        raise ValidationError("A queued job's 'size' is not an integer.")
+    return Job(**arguments)
+
+
+def _apply_schema_if_missing(pool: Any, procrastinate: Any) -> None:
+    """Create the queue's tables when the database has none (under an advisory lock)."""
+    with pool.connection() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        found = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0]
+        if found is None:
+            log.info("Creating the job queue's tables (procrastinate).")
+            conn.execute(procrastinate.schema.SchemaManager.get_schema())
