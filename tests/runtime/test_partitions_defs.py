@@ -9,9 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowstone_host import partition_defs
 from flowstone_host.errors import ValidationError
-from flowstone_host.partition_defs import Dimensions, StaticPartitions, TimeWindows, partitions_def
+from flowstone_host.partition_defs import (
+    Dimensions,
+    StaticPartitions,
+    TimeWindows,
+    partitions_def,
+    time_windows,
+)
 from flowstone_host.partitions import parse_partition_key, partition_key
 
 NY = ZoneInfo("America/New_York")
@@ -20,7 +25,7 @@ NY = ZoneInfo("America/New_York")
 @pytest.fixture
 def frozen_now(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dt.datetime]]:
     now = [dt.datetime(2024, 3, 5, 10, 30, tzinfo=dt.UTC)]
-    monkeypatch.setattr(partition_defs, "clock", lambda: now[0])
+    monkeypatch.setattr(time_windows, "clock", lambda: now[0])
     yield now
 
 
