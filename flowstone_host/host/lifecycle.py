@@ -30,7 +30,8 @@ from ..errors import ConfigError, Unavailable
 from ..kinds import Kind
 from ..loading import entry_points
 from ..loading.catalog import InstalledPlugins
-from ..loading.loader import PluginLoader, abandoned_calls
+from ..loading.loader import PluginLoader
+from ..loading.timed import abandoned_calls
 from ..manifest.host_config import HostConfig, read_host_config
 from ..registry import AssetGraph, Entry, Snapshot
 from ..telemetry import attach_emitter, detach, span

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..callables import CallablePolicy
 from ..kinds import kind_info
 from ..manifest.model import thaw
 
-__all__ = ["HostFacts", "build_plugin"]
+__all__ = ["HostFacts", "build_plugin", "per_run_factory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,15 @@ def build_plugin(
         args += (dict(deps or {}),)
     wanted = _keywords(cls)
     return cls(*args, **{k: v for k, v in facts.offered().items() if k in wanted})
+
+
+def per_run_factory(plugin_class: Any, kind: str, facts: HostFacts) -> Callable[..., Any]:
+    """A per-run kind's registry instance: builds one plugin per run, with host facts."""
+
+    def build(config: Mapping[str, Any], deps: Mapping[str, Any] | None = None) -> Any:
+        return build_plugin(plugin_class, kind, config, facts, deps)
+
+    return build
 
 
 @functools.lru_cache(maxsize=512)

@@ -13,6 +13,7 @@ cache invalidates itself because installing changes those mtimes.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -25,7 +26,15 @@ from stevedore import ExtensionManager, NamedExtensionManager
 from ..errors import NotFound, PluginLoadError, PluginRefused
 from ..manifest.catalog import EntryPointInfo
 
-__all__ = ["EntryPointInfo", "discover", "find", "load_class", "provenance", "refresh"]
+__all__ = [
+    "EntryPointInfo",
+    "discover",
+    "find",
+    "load_class",
+    "provenance",
+    "refresh",
+    "require",
+]
 
 
 @functools.cache
@@ -48,6 +57,26 @@ def discover(namespace: str) -> tuple[EntryPointInfo, ...]:
 def find(namespace: str, name: str) -> EntryPointInfo | None:
     """Return the entry point ``name`` of ``namespace``, or ``None``."""
     return _by_name(namespace).get(name)
+
+
+def require(namespace: str, name: str) -> EntryPointInfo:
+    """Return the entry point ``name`` of ``namespace``.
+
+    Raises:
+        NotFound: no such entry point; the message lists what is installed and a near name.
+    """
+    info = find(namespace, name)
+    if info is not None:
+        return info
+    names = [i.name for i in discover(namespace)]
+    hint = difflib.get_close_matches(name, names, n=1)
+    raise NotFound(
+        f"No plugin {name!r} in {namespace} (installed: {', '.join(names) or 'none'})."
+        + (
+            f" Did you mean {hint[0]!r}?" if hint else " Install the distribution that provides it."
+        ),
+        namespace=namespace,
+    )
 
 
 def provenance(namespace: str, name: str) -> dict[str, str]:

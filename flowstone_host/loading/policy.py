@@ -7,9 +7,11 @@ refused. The refusal names the rule, so the user knows what to change.
 from __future__ import annotations
 
 from ..callables import matches
+from ..errors import PluginRefused
+from ..manifest.catalog import EntryPointInfo
 from ..manifest.host_config import Sandbox
 
-__all__ = ["allows", "refusal"]
+__all__ = ["allows", "refusal", "require_allowed"]
 
 
 def refusal(sandbox: Sandbox, distribution: str) -> str | None:
@@ -25,3 +27,21 @@ def refusal(sandbox: Sandbox, distribution: str) -> str | None:
 def allows(sandbox: Sandbox, distribution: str) -> bool:
     """Return whether ``sandbox`` lets ``distribution`` load."""
     return refusal(sandbox, distribution) is None
+
+
+def require_allowed(sandbox: Sandbox, info: EntryPointInfo) -> None:
+    """Refuse the plugin of entry point ``info`` if ``sandbox`` refuses its distribution.
+
+    Raises:
+        PluginRefused: naming the distribution and the rule, and what to change.
+    """
+    distribution = info.distribution or "<unknown>"
+    rule = refusal(sandbox, distribution)
+    if rule:
+        raise PluginRefused(
+            f"Plugin {info.name!r} comes from distribution {distribution!r}, which the "
+            f"sandbox policy refuses ({rule}). Change sandbox.policy in the host config, "
+            f"or use another plugin.",
+            distribution=distribution,
+            rule=rule,
+        )

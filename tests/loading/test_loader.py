@@ -31,8 +31,9 @@ from flowstone_host import (
 from flowstone_host.host.lifecycle import Host
 from flowstone_host.loading.catalog import installed
 from flowstone_host.loading.isolation.process import BASE_ENVIRONMENT
-from flowstone_host.loading.loader import PluginLoader, teardown_entry
+from flowstone_host.loading.loader import PluginLoader
 from flowstone_host.loading.probe import ProbeCache
+from flowstone_host.loading.release import teardown_entry
 from flowstone_host.manifest.host_config import Sandbox, read_host_config
 from flowstone_host.manifest.model import Declaration
 from flowstone_host.manifest.validate import validate_paths
