@@ -27,19 +27,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError, Unavailable
-from ..kinds import Kind
 from ..loading import entry_points
 from ..loading.catalog import InstalledPlugins
 from ..loading.loader import PluginLoader
-from ..loading.timed import abandoned_calls
 from ..manifest.host_config import HostConfig, read_host_config
 from ..registry import AssetGraph, Entry, Snapshot
-from ..telemetry import attach_emitter, detach, span
+from ..telemetry import span
+from .emitters import attach_emitters, detach_emitters
 from .health import HealthChecker
 from .leases import SnapshotKeeper
 from .manifest_tree import ManifestTree, Reading
 from .metrics import HostMetrics
-from .report import DeclarationState, Outcome, ReloadReport, log_reload_news
+from .reload_log import log_reload_news, log_report
+from .report import DeclarationState, Outcome, ReloadReport
+from .status import readiness, status_document
 from .tickets import Tickets
 from .transaction import Transaction
 
@@ -154,8 +155,7 @@ class Host:
             self._keeper.swap(Snapshot.build([], generation=self.generation + 1, previous=last), [])
             self._keeper.release_all()  # what reloads retired, still held by runs past grace
             for entry in reversed(entries):
-                if entry.kind == Kind.TELEMETRY_EMITTER:
-                    detach(_emitter_id(entry))
+                detach_emitters([entry])
                 self.loader.teardown(entry, _left(deadline))
             for fallback in last.fallbacks():  # the built-in defaults go last
                 self.loader.teardown(fallback, _left(deadline))
@@ -237,7 +237,7 @@ class Host:
                     trigger, started, duration, "error", self.generation, error=error
                 )
             meta["outcome"] = report.outcome
-        _log_report(report)
+        log_report(report)
         return report
 
     def _converge(self, trigger: str, started: float, clock: float) -> ReloadReport:
@@ -294,10 +294,8 @@ class Host:
             generation=self.generation + 1,
             previous=self.snapshot(),
         )
-        for entry in transaction.retired:  # an emitter stops at once; teardown waits for runs
-            if entry.kind == Kind.TELEMETRY_EMITTER:
-                detach(_emitter_id(entry))
-        self._attach_emitters(transaction.added)
+        detach_emitters(transaction.retired)  # an emitter stops at once; teardown waits for runs
+        attach_emitters(transaction.added)
         self._record_setups(transaction)
         self._keeper.swap(snapshot, transaction.retired)
         for change in transaction.changes:
@@ -310,11 +308,6 @@ class Host:
             self._setup_order.pop(id(entry), None)
         for entry in transaction.added:
             self._setup_order[id(entry)] = entry
-
-    def _attach_emitters(self, entries: list[Entry]) -> None:
-        for entry in entries:
-            if entry.kind == Kind.TELEMETRY_EMITTER:
-                attach_emitter(entry.instance, _emitter_id(entry), _prefix(entry))
 
     def _retire(self, entry: Entry) -> None:
         self.loader.teardown(entry)
@@ -337,16 +330,7 @@ class Host:
     def ready(self) -> tuple[bool, list[str]]:
         """Whether the first load finished and every declared resource has a healthy live
         instance, and why not."""
-        if self._last is None:
-            return False, ["the first load has not finished"]
-        reasons = [
-            f"resource {s.name!r} is {s.state}: {s.reason}"
-            for s in self._states.values()
-            if s.kind == Kind.RESOURCE and not _serving(s)
-        ]
-        if self._stopping:
-            reasons.insert(0, "the host is stopping")
-        return not reasons, reasons
+        return readiness(self._last, self._states_view(), self._stopping)
 
     @property
     def metrics_registry(self) -> Any:
@@ -356,81 +340,18 @@ class Host:
     def status(self) -> dict[str, Any]:
         """Return the JSON-safe, redacted status document served on ``/status``."""
         ready, reasons = self.ready()
-        states = list(self._states.values())
-        return {
-            "host": {
-                "config": str(self.config.path) if self.config.path else None,
-                "pid": os.getpid(),
-                "generation": self.generation,
-                "runs_in_flight": self._keeper.in_flight(),
-                "ready": ready,
-                "reasons": reasons,
-            },
-            "declarations": [s.to_dict(self._rejected) for s in states if s.kind != Kind.ASSET],
-            "assets": [s.to_dict(self._rejected) for s in states if s.kind == Kind.ASSET],
-            "rejected_files": [
-                {"file": file, "errors": [issue.to_dict() for issue in issues]}
-                for file, issues in self._rejected.items()
-            ],
-            "last_reload": self._last.to_dict() if self._last else None,
-            "watcher": self._watcher.health if self._watcher is not None else None,
-            "abandoned_calls": [
-                {**call, "running_since": _iso(call["running_since"])} for call in abandoned_calls()
-            ],
+        facts = {
+            "config": str(self.config.path) if self.config.path else None,
+            "pid": os.getpid(),
+            "generation": self.generation,
+            "runs_in_flight": self._keeper.in_flight(),
+            "ready": ready,
+            "reasons": reasons,
         }
+        watcher = self._watcher.health if self._watcher is not None else None
+        return status_document(facts, self._states_view(), self._rejected, self._last, watcher)
 
 
 def _left(deadline: float | None) -> float | None:
     """Seconds until ``deadline`` (never below 0), or ``None`` without one."""
     return None if deadline is None else max(deadline - time.monotonic(), 0.0)
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _serving(state: DeclarationState) -> bool:
-    """Whether a live instance serves and its last health check (if any) passed; a failed
-    new version whose predecessor still runs healthy does not make the host unready."""
-    return state.entry is not None and (state.health is None or state.health.healthy)
-
-
-def _log_report(report: ReloadReport) -> None:
-    """One line per reload (DEBUG when nothing changed), one per change, one per error."""
-    facts = {"trigger": report.trigger, "outcome": report.outcome, "generation": report.generation}
-    log.log(
-        logging.DEBUG if report.outcome == "unchanged" else logging.INFO,
-        report.summary(),
-        extra=facts,
-    )
-    for change in report.changes:
-        if change.action not in ("reused", "failed"):  # failures are logged where they happen
-            fields = {
-                "plugin_kind": change.kind,
-                "declaration": change.name,
-                "action": change.action,
-            }
-            log.info("%s %r %s", change.kind, change.name, change.action, extra=fields)
-    for file, issues in report.rejected_files.items():
-        for issue in issues:
-            log.warning(
-                "%s (the file keeps its last good version)",
-                issue.to_text(),
-                extra={"file": file, "code": issue.code},
-            )
-
-
-def _prefix(entry: Entry) -> tuple[str, ...]:
-    """The event prefix an emitter asks for in ``config.prefix``; ``("flowstone",)`` if none
-    or not a list of strings."""
-    prefix = entry.config.get("prefix", ("flowstone",))
-    if isinstance(prefix, list | tuple) and all(isinstance(p, str) for p in prefix):
-        return tuple(prefix)
-    log.warning(
-        "TelemetryEmitter %r: config.prefix is not a list of strings; using flowstone.", entry.name
-    )
-    return ("flowstone",)
-
-
-def _emitter_id(entry: Entry) -> str:
-    return f"flowstone-host:emitter:{entry.name}:{id(entry.instance)}"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,10 +24,7 @@ __all__ = [
     "ReloadReport",
     "capped",
     "installed_version",
-    "log_reload_news",
 ]
-
-log = logging.getLogger("flowstone_host.host.lifecycle")  # the reload log
 
 Action = Literal["added", "reused", "replaced", "removed", "failed"]
 Outcome = Literal["applied", "unchanged", "partial", "error"]
@@ -268,43 +264,6 @@ def installed_version(entry: Entry) -> str | None:
     if info is None or info.distribution != distribution or not info.version:
         return None
     return info.version if info.version != running else None
-
-
-#: ``(kind, name, installed version)`` already warned about: one warning per upgrade.
-_WARNED: set[tuple[str, str, str]] = set()
-
-
-def log_reload_news(
-    states: Iterable[DeclarationState],
-    rejected_before: Mapping[str, Any],
-    rejected_now: Mapping[str, Any],
-) -> None:
-    """Log what a reload changed beyond its changes: a rejected file accepted again (one
-    line each), and entries whose installed distribution is newer than the code they run
-    (a warning, once per upgrade)."""
-    for file in rejected_before:
-        if file not in rejected_now:
-            log.info("%s is accepted again; its rejection is cleared.", file, extra={"file": file})
-    for state in states:
-        if state.entry is None or not (installed := installed_version(state.entry)):
-            continue
-        key = (state.kind, state.name, installed)
-        if key in _WARNED:
-            continue
-        _WARNED.add(key)
-        running = state.entry.metadata.get("version")
-        how = "isolated process" if state.entry.metadata.get("isolation") == "process" else "host"
-        log.warning(
-            "%s %r: %s %s is installed but %s runs; restart the %s to run the new version "
-            "(/status says restart_required).",
-            state.kind,
-            state.name,
-            state.entry.metadata.get("distribution"),
-            installed,
-            running,
-            how,
-            extra={"plugin_kind": state.kind, "declaration": state.name},
-        )
 
 
 def _health(health: Health | None, checked_at: float | None) -> dict[str, Any] | None:
