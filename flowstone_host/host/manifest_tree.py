@@ -135,7 +135,8 @@ class ManifestTree:
         version, a change in another file broke it: every changed file (a deleted one
         included) is held back, so the last good configuration stays whole. If even that
         fails (an environment variable it reads is gone, say), the files that still fail
-        are left out.
+        are left out. An unchanged file that failed only with a change now held back is
+        not reported as rejected: the held-back issue quotes its error.
         """
         layers = [list(files) for files in reading.layers]
         contents: dict[str, bytes | None] = dict(reading.current)
@@ -155,6 +156,10 @@ class ManifestTree:
             if not fresh and not self._hold_back_changes(layers, contents, rejected, issues):
                 contents.update(dict.fromkeys(failing))
         applied = {f: c for f, c in contents.items() if c is not None}
+        still = {i.position.file for i in report.issues if i.code not in UNLOADABLE}
+        for file in [f for f in rejected if f in applied and f not in still]:
+            if file not in reading.unreadable and reading.current.get(file) == self.good.get(file):
+                del rejected[file]  # unchanged, failing only with a change now held back
         return Validated(report, rejected, applied)
 
     def _hold_back_changes(
