@@ -55,15 +55,24 @@ def callable_keys(schema: Mapping[str, Any] | None, path: FieldPath = ()) -> lis
     A plugin marks a key whose value names a function with ``"meta": {"callable": True}``;
     the host checks such values against ``callables.allow`` at validation and at load.
     """
+    return _marked_keys(schema, "callable", path, dicts_only=True)
+
+
+def _marked_keys(
+    schema: Mapping[str, Any] | None, mark: str, path: FieldPath, *, dicts_only: bool
+) -> list[FieldPath]:
+    """The paths of the keys whose rules say ``"meta": {mark: True}``, nested schemas
+    included (with ``dicts_only``, only those of ``"type": "dict"`` rules)."""
     found: list[FieldPath] = []
     for key, rules in (schema or {}).items():
         if not isinstance(rules, Mapping):
             continue
         meta = rules.get("meta")
-        if isinstance(meta, Mapping) and meta.get("callable") is True:
+        if isinstance(meta, Mapping) and meta.get(mark) is True:
             found.append((*path, key))
-        if isinstance(rules.get("schema"), Mapping) and rules.get("type") == "dict":
-            found.extend(callable_keys(rules["schema"], (*path, key)))
+        nested = rules.get("schema")
+        if isinstance(nested, Mapping) and (not dicts_only or rules.get("type") == "dict"):
+            found.extend(_marked_keys(nested, mark, (*path, key), dicts_only=dicts_only))
     return found
 
 
@@ -328,16 +337,7 @@ def secret_keys(schema: Mapping[str, Any] | None, path: FieldPath = ()) -> list[
     A plugin marks a key to redact with ``"meta": {"secret": True}``, beside the key
     patterns of :func:`is_secret_key`.
     """
-    found: list[FieldPath] = []
-    for key, rules in (schema or {}).items():
-        if not isinstance(rules, Mapping):
-            continue
-        meta = rules.get("meta")
-        if isinstance(meta, Mapping) and meta.get("secret") is True:
-            found.append((*path, key))
-        if isinstance(rules.get("schema"), Mapping):
-            found.extend(secret_keys(rules["schema"], (*path, key)))
-    return found
+    return _marked_keys(schema, "secret", path, dicts_only=False)
 
 
 def is_secret_path(path: FieldPath) -> bool:
