@@ -43,6 +43,20 @@ def _not_found(execution_id: str) -> NotFound:
     return NotFound(f"No parallel execution {execution_id!r}.", execution_id=execution_id)
 
 
+def _state_of(conn: sqlite3.Connection, execution_id: str) -> Any:
+    """The recorded state of an execution.
+
+    Raises:
+        NotFound: no such execution.
+    """
+    row = conn.execute(
+        "SELECT state FROM parallel_executions WHERE execution_id = ?", (execution_id,)
+    ).fetchone()
+    if row is None:
+        raise _not_found(execution_id)
+    return row[0]
+
+
 def _settled(state: str, branches: list[tuple[str, int, str]]) -> ExecutionState:
     """Return the execution's state from ``(branch, optional, state)`` rows."""
     if state in ("complete", "failed"):
@@ -107,17 +121,13 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
 
     @staticmethod
     def _settle(conn: sqlite3.Connection, execution_id: str) -> ExecutionState:
-        row = conn.execute(
-            "SELECT state FROM parallel_executions WHERE execution_id = ?", (execution_id,)
-        ).fetchone()
-        if row is None:
-            raise _not_found(execution_id)
+        recorded = _state_of(conn, execution_id)
         branches = conn.execute(
             "SELECT branch, optional, state FROM parallel_branches WHERE execution_id = ?",
             (execution_id,),
         ).fetchall()
-        state = _settled(row[0], branches)
-        if state != row[0]:
+        state = _settled(recorded, branches)
+        if state != recorded:
             conn.execute(
                 "UPDATE parallel_executions SET state = ? WHERE execution_id = ?",
                 (state, execution_id),
@@ -244,14 +254,10 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
 
     def status(self, execution_id: str) -> ExecutionStatus:
         with self._store.reading() as conn:
-            row = conn.execute(
-                "SELECT state FROM parallel_executions WHERE execution_id = ?", (execution_id,)
-            ).fetchone()
-            if row is None:
-                raise _not_found(execution_id)
+            state = _state_of(conn, execution_id)
             branches = conn.execute(
                 "SELECT branch, state FROM parallel_branches WHERE execution_id = ? "
                 "ORDER BY position",
                 (execution_id,),
             ).fetchall()
-        return ExecutionStatus(row[0], dict(branches))
+        return ExecutionStatus(state, dict(branches))
