@@ -1,10 +1,15 @@
 """Length-prefixed frames over a socket, with a size cap and a deadline on every wait.
 
 A frame is a 4-byte big-endian length followed by that many bytes. A peer announcing a
-frame over the cap is a protocol violation, raised before anything is read. The socket
-is non-blocking; every wait is a ``poll`` on the socket and, on the host side, on a pidfd
+frame over the cap is a protocol violation, raised before anything is read. On the host
+side the socket is non-blocking and every wait is a ``poll`` on the socket and on a pidfd
 of the child, so a child that dies while a grandchild still holds its end of the socket
-is noticed all the same.
+is noticed all the same. The child's side has no deadlines (its host's lifeline ends it):
+its socket blocks, one system call per read or write.
+
+A round trip of a small call is the hot path of every isolated plugin, so a frame is
+sent with one ``send`` (header and payload joined, or one ``sendmsg`` for a large
+payload) and read with one ``recv`` into a reused buffer, from which the frame is cut.
 """
 
 from __future__ import annotations
@@ -51,25 +56,38 @@ class Channel:
     """Send and receive whole frames on one connected stream socket.
 
     Args:
-        sock: A connected stream socket; it is made non-blocking.
+        sock: A connected stream socket.
         max_frame: The largest frame accepted or sent, in bytes.
         watch_fd: A file descriptor that turns readable when the peer is gone (a pidfd),
             or ``None``.
+        blocking: Block in the socket calls and take no deadlines (the child's side);
+            otherwise the socket is non-blocking and every wait polls, up to a deadline.
     """
 
-    def __init__(self, sock: socket.socket, *, max_frame: int, watch_fd: int | None = None) -> None:
-        sock.setblocking(False)
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        max_frame: int,
+        watch_fd: int | None = None,
+        blocking: bool = False,
+    ) -> None:
+        sock.setblocking(blocking)
         self.sock = sock
         self.max_frame = max_frame
+        self._fd = sock.fileno()
+        self._blocking = blocking
         self._watch_fd = watch_fd
-        self._pending = bytearray()
-        self._scratch_view = memoryview(bytearray(_SMALL))
+        # Received bytes not yet handed out are self._buffer[self._start:self._end].
+        self._buffer = bytearray(_SMALL)
+        self._view = memoryview(self._buffer)
+        self._start = self._end = 0
         self._poll_in = self._poller(select.POLLIN)
         self._poll_out = self._poller(select.POLLOUT)
 
     def _poller(self, events: int) -> select.poll:
         poller = select.poll()
-        poller.register(self.sock.fileno(), events)
+        poller.register(self._fd, events)
         if self._watch_fd is not None:
             poller.register(self._watch_fd, select.POLLIN)
         return poller
@@ -86,18 +104,37 @@ class Channel:
             ChannelClosed: the peer is gone.
             ChannelTimeout: the peer stopped reading until the deadline.
         """
-        if len(payload) > self.max_frame:
-            raise ProtocolViolation(
-                f"frame of {len(payload)} bytes is over the cap of {self.max_frame}"
-            )
-        view = memoryview(_HEADER.pack(len(payload)) + payload)
-        while view:
+        if deadline is not None and self._blocking:
+            raise ValueError("a blocking channel takes no deadline")
+        size = len(payload)
+        if size > self.max_frame:
+            raise ProtocolViolation(f"frame of {size} bytes is over the cap of {self.max_frame}")
+        if size > _SMALL:  # no copy of a large payload
+            self._send_parts([memoryview(_HEADER.pack(size)), memoryview(payload)], deadline)
+            return
+        data = _HEADER.pack(size) + payload  # joining costs less than a second system call
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:  # EPIPE, ECONNRESET
+            raise ChannelClosed(f"peer closed the channel: {exc}") from None
+        if sent < len(data):
+            self._send_parts([memoryview(data)[sent:]], deadline)
+
+    def _send_parts(self, parts: list[memoryview], deadline: float | None) -> None:
+        while parts:
             try:
-                view = view[self.sock.send(view) :]
+                sent = self.sock.sendmsg(parts)
             except BlockingIOError:
                 self._wait(self._poll_out, deadline)
-            except OSError as exc:  # EPIPE, ECONNRESET
+                continue
+            except OSError as exc:
                 raise ChannelClosed(f"peer closed the channel: {exc}") from None
+            while parts and sent >= len(parts[0]):
+                sent -= len(parts.pop(0))
+            if parts:
+                parts[0] = parts[0][sent:]
 
     def recv(self, deadline: float | None = None) -> bytes | bytearray:
         """Receive one frame.
@@ -107,42 +144,59 @@ class Channel:
             ChannelClosed: the peer is gone.
             ChannelTimeout: no whole frame arrived before the deadline.
         """
-        (size,) = _HEADER.unpack(self._read(_HEADER.size, deadline))
+        if deadline is not None and self._blocking:
+            raise ValueError("a blocking channel takes no deadline")
+        if self._end - self._start < _HEADER.size:
+            self._fill(_HEADER.size, deadline)
+        start = self._start + _HEADER.size
+        (size,) = _HEADER.unpack_from(self._buffer, self._start)
         if size > self.max_frame:
             raise ProtocolViolation(
                 f"peer announced a frame of {size} bytes, over the cap of {self.max_frame}"
             )
-        return self._read(size, deadline)
+        if size > _SMALL:
+            self._start = start
+            return self._read_large(size, deadline)
+        stop = start + size
+        if stop > self._end:
+            self._start = start
+            self._fill(size, deadline)
+            start = self._start
+            stop = start + size
+        self._start = stop
+        return self._buffer[start:stop]
 
     def close(self) -> None:
         """Close the socket (idempotent)."""
         self.sock.close()
 
-    def _read(self, size: int, deadline: float | None) -> bytes | bytearray:
-        pending = self._pending
-        if len(pending) < size and size - len(pending) > _SMALL:
-            return self._read_large(size, deadline)
-        while len(pending) < size:
-            pending += self._scratch_view[: self._recv_into(self._scratch_view, deadline)]
-        frame = bytes(pending[:size])
-        del pending[:size]
-        return frame
+    def _fill(self, size: int, deadline: float | None) -> None:
+        """Read until ``size`` unread bytes are buffered (``size`` fits the buffer)."""
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._start + size > len(self._buffer):  # move the unread bytes to the front
+            unread = self._end - self._start
+            self._view[:unread] = self._view[self._start : self._end]
+            self._start, self._end = 0, unread
+        while self._end - self._start < size:
+            self._end += self._recv_into(self._view[self._end :], deadline)
 
     def _read_large(self, size: int, deadline: float | None) -> bytearray:
         # Straight into the frame's own buffer: no copies of large payloads.
         frame = bytearray(size)
         view = memoryview(frame)
-        got = len(self._pending)
-        view[:got] = self._pending
-        self._pending.clear()
+        got = min(size, self._end - self._start)
+        view[:got] = self._view[self._start : self._start + got]
+        self._start += got
         while got < size:
             got += self._recv_into(view[got:], deadline)
         return frame
 
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
         while True:
-            # Poll first: a reply is rarely there yet, and a failed recv costs more.
-            self._wait(self._poll_in, deadline)
+            if not self._blocking:
+                # Poll first: a reply is rarely there yet, and a failed recv costs more.
+                self._wait(self._poll_in, deadline)
             try:
                 received = self.sock.recv_into(view)
             except BlockingIOError:
@@ -157,10 +211,10 @@ class Channel:
         timeout_ms = (
             None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
         )
-        ready = dict(poller.poll(timeout_ms))
+        ready = poller.poll(timeout_ms)
         if not ready:
             raise ChannelTimeout("deadline passed")
-        sock_events = ready.get(self.sock.fileno(), 0)
-        if sock_events and not sock_events & select.POLLNVAL:
-            return  # ready, or hung up: the next recv/send tells which
+        for fd, events in ready:
+            if fd == self._fd and not events & select.POLLNVAL:
+                return  # ready, or hung up: the next recv/send tells which
         raise ChannelClosed("peer process exited")

@@ -17,6 +17,11 @@ __all__ = ["child_channel"]
 
 
 def child_channel(fd: int, init: Mapping[str, Any]) -> Channel:
-    """Apply the limits of the start frame and return the channel to the host."""
+    """Apply the limits of the start frame and return the channel to the host.
+
+    The channel blocks: the child waits for the host's calls without deadlines, and the
+    host's lifeline ends it if the host goes.
+    """
     Limits.from_wire(init["limits"]).apply()
-    return Channel(socket.socket(fileno=fd), max_frame=int(init["max_frame"]))
+    sock = socket.socket(fileno=fd)
+    return Channel(sock, max_frame=int(init["max_frame"]), blocking=True)

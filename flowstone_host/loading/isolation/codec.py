@@ -21,14 +21,14 @@ Decoding is bounded, because a hostile child picks the bytes (see :func:`decode`
   ``Decimal`` or ``int`` members cannot make building them quadratic;
 - extension values nest at most :data:`MAX_EXT_DEPTH` deep;
 - an Arrow table must be uncompressed and every buffer it declares must lie inside the
-  frame, checked on the IPC metadata before pyarrow allocates anything.
+  frame, checked on the IPC metadata before pyarrow allocates anything (see
+  :mod:`.arrow_wire`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import struct
 import sys
 import threading
 import time
@@ -39,6 +39,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from ...contracts.types import BarrierStatus, Batch, ExecutionStatus, Health
 from ...errors import FlowStoneError, NotSupported, ValidationError, normalize
+from .arrow_wire import arrow_from_ipc, arrow_to_ipc, is_arrow_table
 
 __all__ = ["RemoteHandle", "decode", "encode", "plain_or_none"]
 
@@ -84,15 +85,35 @@ def encode(value: Any) -> bytes:
     Raises:
         ValidationError: ``value`` holds a type that cannot cross a process boundary.
     """
+    # One packer per thread, reused: building one per call (what packb does) costs more
+    # than packing a small value. An extension's payload is packed while its frame is, so a
+    # nested call finds none idle and takes a fresh one. A packer keeps the largest buffer
+    # it ever grew: one that packed a large value is dropped.
+    packer = _packers.idle or msgpack.Packer(
+        default=_default, strict_types=True, use_bin_type=True, buf_size=_KEEP_PACKER_BYTES
+    )
+    _packers.idle = None
     try:
-        data: bytes = msgpack.packb(value, default=_default, strict_types=True, use_bin_type=True)
+        data: bytes = packer.pack(value)  # resets its buffer on failure too
     except OverflowError:  # msgpack holds ints of at most 64 bits
         raise ValidationError(
             "An int beyond 64 bits cannot cross the process boundary of an isolated plugin; "
             "send it as a str, or run the plugin with isolation: inprocess.",
             details={"type": "int"},
         ) from None
+    if len(data) <= _KEEP_PACKER_BYTES:
+        _packers.idle = packer
     return data
+
+
+_KEEP_PACKER_BYTES = 1 << 16
+
+
+class _Packers(threading.local):
+    idle: Any = None
+
+
+_packers = _Packers()
 
 
 def plain_or_none(value: Any) -> Any:
@@ -115,6 +136,8 @@ _SAFE_KEYS = (str, bytes)
 
 
 class _Budget(threading.local):
+    # class-level defaults: a thread's first read finds them without raising AttributeError
+    depth = 0  # extension levels being decoded (see _ext_hook)
     containers = 0
     deadline: float | None = None
 
@@ -134,10 +157,12 @@ def decode(data: bytes | bytearray, deadline: float | None = None) -> Any:
             deadline (a misbehaving peer).
         NotSupported: an Arrow table arrived but pyarrow is not installed.
     """
-    if getattr(_depth, "value", 0) == 0:  # a frame: an extension's payload counts against it
+    budget = _budget
+    if budget.depth == 0:  # a frame: an extension's payload counts against it
         # reset on every frame, fast ones too: their nested payloads are counted, and must
         # not inherit what an earlier (perhaps refused) frame of this thread spent
-        _budget.containers, _budget.deadline = 0, deadline
+        budget.containers = 0
+        budget.deadline = deadline
         if len(data) <= FAST_PATH_BYTES:
             return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
     return msgpack.unpackb(
@@ -231,106 +256,13 @@ def _plain_subclass(value: Any) -> Any:
             return base(value)
     if isinstance(value, Mapping):
         return dict(value)
-    if _is_arrow_table(value):
-        return msgpack.ExtType(_ARROW, _arrow_to_ipc(value))
+    if is_arrow_table(value):
+        return msgpack.ExtType(_ARROW, arrow_to_ipc(value))
     raise ValidationError(
         f"A {type(value).__module__}.{type(value).__qualname__} value cannot cross the "
         f"process boundary of an isolated plugin; send plain data: {_SUPPORTED}.",
         details={"type": type(value).__qualname__},
     )
-
-
-def _is_arrow_table(value: Any) -> bool:
-    cls = type(value)
-    return cls.__name__ == "Table" and cls.__module__.split(".")[0] == "pyarrow"
-
-
-def _arrow_to_ipc(table: Any) -> bytes:
-    import pyarrow as pa  # type: ignore[import-untyped]
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    data: bytes = sink.getvalue().to_pybytes()
-    return data
-
-
-def _arrow_from_ipc(data: bytes) -> Any:
-    try:
-        import pyarrow as pa
-    except ImportError:
-        raise NotSupported(
-            "An isolated plugin sent an Arrow table, but pyarrow is not installed in the "
-            "host; install flowstone-host[parquet]."
-        ) from None
-    try:
-        _check_ipc(pa, data)
-        table = pa.ipc.open_stream(data).read_all()
-        table.validate(full=True)  # offsets pointing anywhere would crash whoever reads them
-    except pa.ArrowException as exc:
-        raise ValueError(f"malformed Arrow table: {exc}") from exc
-    return table
-
-
-_RECORD_BATCH, _DICTIONARY_BATCH = 3, 2
-
-
-def _check_ipc(pa: Any, data: bytes) -> None:
-    """Refuse compressed Arrow IPC, and buffers declared outside their message's body.
-
-    Reads only the flatbuffer metadata of each message, before pyarrow allocates: an
-    uncompressed buffer lies inside the body, so the table costs at most the frame's size.
-    """
-    reader = pa.ipc.MessageReader.open_stream(pa.py_buffer(data))
-    for message in reader:
-        meta = message.metadata.to_pybytes()
-        kind, header = _message_header(meta)
-        if kind == _DICTIONARY_BATCH and header is not None:
-            header = _field_table(meta, header, 1)
-        elif kind != _RECORD_BATCH:
-            continue
-        if header is None:
-            raise ValueError("an Arrow batch without its header")
-        if _field_pos(meta, header, 3) is not None:
-            raise ValueError("compressed Arrow IPC is refused; send it uncompressed")
-        for offset, length in _buffers(meta, header):
-            if offset < 0 or length < 0 or offset + length > message.body.size:
-                raise ValueError("an Arrow buffer lies outside its message body")
-
-
-def _u32(buf: bytes, pos: int) -> int:
-    value: int = struct.unpack_from("<I", buf, pos)[0]
-    return value
-
-
-def _field_pos(buf: bytes, table: int, index: int) -> int | None:
-    vtable = table - struct.unpack_from("<i", buf, table)[0]
-    vt_size = struct.unpack_from("<H", buf, vtable)[0]
-    at = 4 + 2 * index
-    if at >= vt_size:
-        return None
-    offset = struct.unpack_from("<H", buf, vtable + at)[0]
-    return table + offset if offset else None
-
-
-def _field_table(buf: bytes, table: int, index: int) -> int | None:
-    pos = _field_pos(buf, table, index)
-    return None if pos is None else pos + _u32(buf, pos)
-
-
-def _message_header(buf: bytes) -> tuple[int, int | None]:
-    root = _u32(buf, 0)
-    kind_pos = _field_pos(buf, root, 1)
-    kind = buf[kind_pos] if kind_pos is not None else 0
-    return kind, _field_table(buf, root, 2)
-
-
-def _buffers(buf: bytes, batch: int) -> list[tuple[int, int]]:
-    vector = _field_table(buf, batch, 2)
-    if vector is None:
-        return []
-    count = _u32(buf, vector)
-    return [struct.unpack_from("<qq", buf, vector + 4 + 16 * i) for i in range(count)]
 
 
 def _value(data: list[Any]) -> Any:
@@ -367,17 +299,16 @@ _DECODERS: dict[int, Callable[[Any], Any]] = {
 #: How deep extension values may nest. Each level is a nested msgpack parse holding its
 #: state on the C stack: unbounded, a 1 KB frame from a hostile child overflows it.
 MAX_EXT_DEPTH = 32
-_depth = threading.local()
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
-    depth = getattr(_depth, "value", 0)
+    depth = _budget.depth
     if depth >= MAX_EXT_DEPTH:
         raise ValueError(f"wire values nest deeper than {MAX_EXT_DEPTH} extension levels")
-    _depth.value = depth + 1
+    _budget.depth = depth + 1
     try:
         if code == _ARROW:
-            return _arrow_from_ipc(data)
+            return arrow_from_ipc(data)
         decoder = _DECODERS.get(code)
         if decoder is None:
             raise ValueError(f"unknown wire extension type {code}")
@@ -387,4 +318,4 @@ def _ext_hook(code: int, data: bytes) -> Any:
     except Exception as exc:  # whatever a malformed value makes a decoder raise
         raise ValueError(f"malformed wire extension {code}: {type(exc).__name__}: {exc}") from exc
     finally:
-        _depth.value = depth
+        _budget.depth = depth

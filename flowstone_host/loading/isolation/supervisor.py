@@ -145,6 +145,9 @@ class Supervisor:
         )
 
     def _wait_running(self, deadline: float) -> RemotePlugin:
+        remote = self._remote  # running, as a rule: no lock (a stale child is ChildGone)
+        if remote is not None and self._state == "running":
+            return remote
         with self._cond:
             while True:
                 if self._state == "running" and self._remote is not None:
