@@ -9,7 +9,9 @@ Waits poll with generous timeouts; the outcomes asserted are tight.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import math
 import os
 import shutil
 import signal
@@ -32,7 +34,7 @@ pytestmark = [
     pytest.mark.skipif(not Path("/proc/sys/fs/inotify").exists(), reason="needs inotify"),
 ]
 
-WAIT_S = 10.0  # generous: only reached when something is wrong
+WAIT_S = 60.0  # generous: only reached when something is wrong (or on a very loaded machine)
 POLL_S = 0.02
 DEBOUNCE_MS = 100
 TOKEN = "s3cret-token"
@@ -483,8 +485,10 @@ def test_a_thousand_rapid_writes_end_in_the_final_content_after_few_reloads(
     ws.write("burst.yaml", ws.journal_io("burst", label="initial"))
     daemon = start(reload=WATCH_ONLY)
     before = daemon.reloads()
+    written = []
     for i in range(1000):
         (ws.plugins / "burst.yaml").write_text(ws.journal_io("burst", label=f"v{i}"))
+        written.append(time.monotonic())
         time.sleep(0.001)  # the stream lasts longer than the debounce, never going quiet
     final = {"journal": str(ws.journal), "label": "v999", "fail_setup": False, "health_file": None}
     wait_until(lambda: daemon.config("burst") == final, "the final content")
@@ -497,7 +501,12 @@ def test_a_thousand_rapid_writes_end_in_the_final_content_after_few_reloads(
     opened = [line for line in ws.journal_lines() if line.startswith("open ")]
     assert opened[0] == "open initial" and opened[-1] == "open v999"
     # Debounced: a never-quiet stream reloads once per 10 debounce periods (1 s), then once.
-    assert 1 <= reloads < 10 and len(opened) - 1 <= reloads, (reloads, opened)
+    # On a loaded machine the stream lasts longer and the writer may stall past the
+    # debounce: each such pause may end in a reload too, so the bound follows the stream.
+    pauses = sum(b - a >= DEBOUNCE_MS / 2000 for a, b in itertools.pairwise(written))
+    allowed = 1 + math.ceil((written[-1] - written[0]) / (10 * DEBOUNCE_MS / 1000)) + pauses
+    assert 1 <= reloads <= allowed < 100, (reloads, allowed, pauses)
+    assert len(opened) - 1 <= reloads, (reloads, opened)
 
 
 # Valid YAML on its own, declaring 'half'; the rest of the file makes it 'halfdone'.

@@ -9,6 +9,7 @@ overlap; a huge health reason is cut; a key the plugin's schema marks secret is 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import threading
@@ -34,7 +35,12 @@ from test_daemon import (
 pytestmark = pytest.mark.integration
 
 GRACE_S = 2.0
-SLACK_S = 1.0  # the process's own exit, on a busy machine
+SLACK_S = 1.0  # the stop's own margin, as the daemon logs it
+#: How long the process may take to be gone after SIGTERM, as the test sees it: on a loaded
+#: machine starting, scheduling and reaping a process can take seconds the daemon does not
+#: control. Still far from the hour a stalled plugin would hold it for. The daemon's own
+#: bound (``grace_s``) is checked on the times it logs (:func:`stop_took`).
+EXIT_S = 30.0
 
 
 def stalling(name: str, **config: Any) -> str:
@@ -47,6 +53,18 @@ ON_REQUEST = {"debounce_ms": 3_600_000, "rescan_interval_s": 0}
 
 def limits(setup_timeout_s: float) -> dict[str, Any]:
     return {"sandbox": {"limits": {"setup_timeout_s": setup_timeout_s}}}
+
+
+def stop_took(ws: Workspace) -> float:
+    """Seconds from the daemon's "SIGTERM: stopping." record to its last record (its
+    "Stopped." or the error of a stop past the grace), by the times it logged them."""
+    records = ws.logged()
+    began = next(r["ts"] for r in records if r["message"].endswith(": stopping."))
+    return _seconds(records[-1]["ts"]) - _seconds(began)
+
+
+def _seconds(stamp: str) -> float:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 @pytest.fixture
@@ -148,14 +166,12 @@ def test_sigterm_during_a_hung_setup_flips_readiness_at_once_and_exits_within_gr
     daemon.signal(signal.SIGHUP)  # the main thread reloads, and hangs in setup()
     wait_until(started.exists, "the new setup() to begin")
     daemon.signal(signal.SIGTERM)
-    stopped = time.monotonic()
-    # "at once": the signal handler runs a moment after the signal, not before the reply
-    wait_until(lambda: daemon.get("/readyz").status == 503, "readiness to flip", 1.0)
+    # "At once": while the setup still hangs and before the grace runs out, not after the
+    # setup returns (in an hour). Polled: the handler runs a moment after the signal.
+    wait_until(lambda: daemon.get("/readyz").status == 503, "readiness to flip", GRACE_S)
     assert daemon.get("/healthz").status == 503
-    assert time.monotonic() - stopped < 1.0
-    status = daemon.process.wait(GRACE_S + SLACK_S)
-    assert time.monotonic() - stopped < GRACE_S + SLACK_S
-    assert status == 0
+    assert daemon.process.wait(GRACE_S + EXIT_S) == 0
+    assert stop_took(ws) < GRACE_S + SLACK_S
 
 
 def test_sigterm_during_a_hung_first_load_exits_within_grace(ws: Workspace, launch: Any) -> None:
@@ -164,19 +180,16 @@ def test_sigterm_during_a_hung_first_load_exits_within_grace(ws: Workspace, laun
     daemon = launch(shutdown={"grace_s": GRACE_S}, **limits(600))
     wait_until(started.exists, "setup() to begin")
     daemon.signal(signal.SIGTERM)
-    stopped = time.monotonic()
-    daemon.process.wait(GRACE_S + SLACK_S)
-    assert time.monotonic() - stopped < GRACE_S + SLACK_S
+    daemon.process.wait(GRACE_S + EXIT_S)
+    assert stop_took(ws) < GRACE_S + SLACK_S
 
 
 def test_a_hung_teardown_cannot_hold_the_stop_past_grace(ws: Workspace, start: Start) -> None:
     ws.write("a.yaml", manifest(stalling("db", teardown_s=3600), io_manager("other")))
     daemon = start(shutdown={"grace_s": GRACE_S}, **limits(600))
     daemon.signal(signal.SIGTERM)
-    stopped = time.monotonic()
-    status = daemon.process.wait(GRACE_S + SLACK_S)
-    assert time.monotonic() - stopped < GRACE_S + SLACK_S
-    assert status == 0
+    assert daemon.process.wait(GRACE_S + EXIT_S) == 0
+    assert stop_took(ws) < GRACE_S + SLACK_S
     assert any("teardown did not return" in r["message"] for r in ws.logged())
 
 

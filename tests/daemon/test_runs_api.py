@@ -91,7 +91,7 @@ def server(serve: Serve, runs: DaemonRuns) -> AdminServer:
     return serve(runs=runs)
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10) -> Any:
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
         assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
