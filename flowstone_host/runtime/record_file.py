@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from .. import sqlite_files
 from ..errors import StorageError
 from . import run_events
 
@@ -40,10 +41,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 def connect(path: Path, timeout_s: float) -> sqlite3.Connection:
     """Open a connection to the file at ``path`` (created when missing), in autocommit
     mode (transactions are explicit), usable from any thread, with its pragmas set."""
-    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn = sqlite_files.connect(path, timeout_s)
     conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
     return conn
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ... import sqlite_files
 from ...contracts.types import Health
 from ...errors import FlowStoneError, StorageError, Unavailable
 from .schema import migrate
@@ -92,15 +93,7 @@ class SqliteStore:
             if self._closed:
                 raise StorageError(f"SQLite database {str(self.path)!r} was closed.")
             with self._translated():
-                conn = sqlite3.connect(
-                    self.path,
-                    timeout=self._timeout_s,
-                    isolation_level=None,  # autocommit; transactions are explicit
-                    check_same_thread=False,  # close() runs on another thread
-                )
-                conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn = sqlite_files.connect(self.path, self._timeout_s)
             self._connections.append(conn)
             return conn
 
