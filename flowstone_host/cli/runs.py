@@ -157,6 +157,16 @@ def _list(page: dict[str, Any]) -> None:
         print(f"(more: --after {page['next']})")
 
 
+def _queue(queue: dict[str, Any]) -> str:
+    """A queued scatter's line: where its items are, and which worker holds how many."""
+    held = ", ".join(f"worker {w}: {n}" for w, n in sorted(queue.get("workers", {}).items()))
+    return (
+        f"queue: {queue.get('queued', 0)} queued, {queue.get('running', 0)} running"
+        f"{f' ({held})' if held else ''}, {queue.get('done', 0)} done, "
+        f"{queue.get('failed', 0)} failed"
+    )
+
+
 def _show(run: dict[str, Any]) -> None:
     print(f"run {run['run_id']}: {run['status']} (attempts: {run.get('attempts', 0)})")
     if "created_at" in run:
@@ -171,6 +181,8 @@ def _show(run: dict[str, Any]) -> None:
     for step in run.get("steps", []):
         extra = f"  {step['scatter']}" if "scatter" in step else ""
         print(f"  {step['asset']} [{step['partition']}]: {step['status']}{extra}")
+        if step.get("queue") and step["status"] == "running":
+            print(f"    {_queue(step['queue'])}")
     if run.get("steps_next") is not None:
         print(f"  ... {run['steps_total'] - run['steps_next']} more step(s)")
     for redrive in run.get("redrives", []):

@@ -31,8 +31,9 @@ def _step(step: StepRecord) -> dict[str, Any]:
     counts = {k: step.details[k] for k in ("completed", "failed", "total") if k in step.details}
     if counts:
         data["scatter"] = counts
-    if "redrives" in step.details:
-        data["redrives"] = step.details["redrives"]
+    for key in ("redrives", "queue"):
+        if key in step.details:
+            data[key] = step.details[key]
     return data
 
 
@@ -41,7 +42,9 @@ def run_document(
 ) -> dict[str, Any]:
     """Return one run: its summary, step counts by asset and status (``outcome``), and up
     to ``steps_limit`` of its steps from ``steps_offset`` (each with its ``partition``,
-    ``status``, ``error``, ``details``, and ``scatter`` counts and ``redrives`` if any).
+    ``status``, ``error``, ``details``, and ``scatter`` counts, ``redrives`` and
+    ``queue`` if any: a queued scatter's items ``queued``, ``running`` (by ``workers``),
+    ``done`` and ``failed``).
 
     Raises:
         NotFound: no such run.

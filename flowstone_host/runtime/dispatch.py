@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..boundary import call
-from ..contracts.executor import Job
 from ..contracts.scatter import threshold_exceeded
 from ..contracts.types import BarrierStatus
 from ..errors import Conflict, FlowStoneError, NotSupported, normalize
@@ -27,11 +26,11 @@ from ..partitions import partition_key
 from ..registry import Entry
 from .context import RunContext
 from .failures import Cancelled, ThresholdExceeded
-from .items import STOPPED, Chunk, Outcomes, encode_chunk, run_chunk
+from .items import STOPPED, Chunk, Outcomes, run_chunk
 from .keys import scatter_key
 from .steps import Run
 
-__all__ = ["TUNING_INTERVAL_S", "Dispatch", "stopped"]
+__all__ = ["RECORD_INTERVAL_S", "TUNING_INTERVAL_S", "Dispatch", "stopped"]
 
 #: Least time between two checkpoint saves; an older checkpoint only re-reads more.
 CHECKPOINT_INTERVAL_S = 0.2
@@ -89,8 +88,6 @@ class Dispatch:
         self.run, self.asset, self.partition, self.spec = run, asset, partition, spec
         self.ctx, self.coordinator, self.barrier, self.resumed = ctx, coordinator, barrier, resumed
         self.executor = run.snapshot.executors.resolve(spec.executor)
-        self.remote = bool(getattr(self.executor.instance, "remote", False))
-        self.function = None if self.remote else run.callable(spec.item)
         self.reader = _open_reader(run, spec, inputs)
         self.token = f"{run.run_id}:{uuid.uuid4().hex}"
         self.ready: deque[tuple[int, Chunk]] = deque()
@@ -101,7 +98,6 @@ class Dispatch:
         self.buffered = self.buffered_failed = 0
         self.recorded_at = time.monotonic()
         self.done = self.failed = 0
-        self.refreshed_at = 0.0
         self.reader_done = False
         self.saved_at = 0.0
         self.pending_checkpoint: dict[str, Any] | None = None
@@ -146,14 +142,11 @@ class Dispatch:
         )
         for future in finished:
             seq, chunk = self.in_flight.pop(future)
-            if self.remote:
-                self._job_finished(future, seq, chunk)
-            else:
-                self._buffer(seq, _outcomes(future, chunk))
+            self._finished(future, seq, chunk)
         if self._record_due():
             self._flush()
-        if self.remote and finished:
-            self._refresh()
+        if finished:
+            self._waited()
         self._tune()
         return True
 
@@ -170,60 +163,42 @@ class Dispatch:
         return todo
 
     def _dispatch(self, todo: list[tuple[int, Chunk]]) -> None:
-        """Submit chunks to a local executor, or queue them in one batch as jobs that
-        carry references (run, asset, partition, barrier and the items' keys and values)
-        to a remote one, whose workers record the outcomes."""
-        if not self.remote:
-            for seq, chunk in todo:
-                future = call(
-                    self.executor,
-                    "submit",
-                    run_chunk,
-                    self.function,
-                    self.ctx,
-                    chunk,
-                    self.token,
-                    self.spec.items_per_call,
-                )
-                self.in_flight[future] = (seq, chunk)
-            return
-        key = partition_key(self.partition)
-        jobs = [
-            Job(self.run.run_id, self.asset.name, key, self.barrier, None, encode_chunk(c), len(c))
-            for _, c in todo
-        ]
-        futures = call(self.executor, "enqueue", jobs)
-        self.in_flight.update(zip(futures, todo, strict=True))
+        """Start ``todo`` (chunks with their reader batch's number)."""
+        function = self.run.callable(self.spec.item)
+        for seq, chunk in todo:
+            future = call(
+                self.executor,
+                "submit",
+                run_chunk,
+                function,
+                self.ctx,
+                chunk,
+                self.token,
+                self.spec.items_per_call,
+            )
+            self.in_flight[future] = (seq, chunk)
 
-    def _job_finished(self, future: Future[Any], seq: int, chunk: Chunk) -> None:
-        """A queued chunk ended: its worker recorded the outcomes. A job that failed for
-        good (every retry spent) fails the chunk's items that have no outcome."""
-        error = None if future.cancelled() else future.exception()
-        if error is None:
-            self.batches[seq].remaining -= len(chunk)
-            return
-        keys = [key for key, _ in chunk]
-        finished = set(call(self.coordinator, "finished_keys", self.barrier, keys))
-        self.batches[seq].remaining -= len(finished)
-        lost = normalize(error).to_dict()
-        self._buffer(seq, ({}, {key: lost for key in keys if key not in finished}))
+    def _finished(self, future: Future[Any], seq: int, chunk: Chunk) -> None:
+        """Take the outcomes of a chunk that ended."""
+        self._buffer(seq, _outcomes(future, chunk))
+
+    def _waited(self) -> None:
+        """Called after a wait that saw chunks end (their outcomes are taken)."""
+
+    def _observe(self) -> None:
+        """Called at most every :data:`TUNING_INTERVAL_S` while the scatter runs."""
+
+    def _recorded(self, completed: int, failed: int, state: str) -> None:
+        """Count outcomes this process recorded; ``state`` is the barrier's after them."""
+        self.done += completed
+        self.failed += failed
+        self._report()
+        self._check_threshold(state)
 
     def _buffer(self, seq: int, outcomes: Outcomes) -> None:
         self.buffer.append((seq, outcomes))
         self.buffered += len(outcomes[0]) + len(outcomes[1])
         self.buffered_failed += len(outcomes[1])
-
-    def _refresh(self) -> None:
-        """Take the counts from the barrier (the workers record outcomes), at most every
-        :data:`RECORD_INTERVAL_S`; stop at the threshold."""
-        now = time.monotonic()
-        if self.in_flight and now - self.refreshed_at < RECORD_INTERVAL_S:
-            return
-        self.refreshed_at = now
-        status: BarrierStatus = call(self.coordinator, "status", self.barrier)
-        self.done, self.failed = status.completed, status.failed
-        self._report()
-        self._check_threshold(status.status)
 
     def _tune(self, force: bool = False) -> None:
         """Apply the run's latest retune when there is a new one (read at most every
@@ -232,6 +207,7 @@ class Dispatch:
         if not force and now - self.tuned_at < TUNING_INTERVAL_S:
             return
         self.tuned_at = now
+        self._observe()
         latest = self.run.records.tuning(self.run.run_id)
         if latest is None or latest[0] == self.tuning_seq:
             return
@@ -331,14 +307,7 @@ class Dispatch:
             self.buffer, self.buffered, self.buffered_failed = [], 0, 0
             self.recorded_at = time.monotonic()
             recorded = call(self.coordinator, "record_outcomes", self.barrier, completed, failed)
-            if self.remote:  # the workers recorded the rest: the barrier has the counts
-                self.refreshed_at = 0.0
-                self._refresh()
-            else:
-                self.done += len(completed)
-                self.failed += len(failed)
-                self._report()
-                self._check_threshold(recorded.state)
+            self._recorded(len(completed), len(failed), recorded.state)
         self._advance(force_checkpoint)
 
     def _report(self) -> None:

@@ -26,13 +26,8 @@ Redrive: ``retry_failed`` reopens the barrier and clears its checkpoint, so a re
 reads from the start and runs only the keys without an outcome (the retried ones, and any
 never read); completed keys keep their results for the gather.
 
-A remote executor (a queue with worker processes): chunks are queued as jobs, in one batch
-per dispatch, at most ``max_concurrency`` of them queued or running at once (so the limit
-holds across every worker, and a long scatter never sits in the queue whole). A worker
-records its chunk's outcomes in the coordinator itself; the runner takes the counts from
-the barrier, saves checkpoints as above, and fails the items of a job that failed for
-good (every retry spent) unless a worker recorded them first. The running jobs, and
-which worker holds each, are noted on the step (``queue``).
+A remote executor (a queue with worker processes) runs the same pass with chunks as
+queued jobs: see :mod:`.queued`.
 
 ``items_per_call``: the item function gets a list of that many items (fewer in the last
 call of a chunk) and returns a list of as many results; each item keeps its own key and
@@ -52,6 +47,7 @@ from ..partitions import partition_key
 from ..registry import Entry
 from .context import RunContext
 from .dispatch import Dispatch, stopped
+from .queued import QueuedDispatch
 from .steps import Run
 
 __all__ = ["run_scatter"]
@@ -74,8 +70,9 @@ def run_scatter(
     if status.status == "pending":
         if not resumed:  # the step names its barrier from the start: a redrive finds it
             run.records.note(run.run_id, asset.name, partition_key(partition), barrier=barrier)
-        dispatch = Dispatch(run, asset, partition, inputs, ctx, coordinator, barrier, resumed)
-        dispatch.execute()
+        executor = run.snapshot.executors.resolve(spec.executor)
+        kind = QueuedDispatch if getattr(executor.instance, "remote", False) else Dispatch
+        kind(run, asset, partition, inputs, ctx, coordinator, barrier, resumed).execute()
         status = call(coordinator, "status", barrier)
     counts = {"completed": status.completed, "failed": status.failed, "total": status.total}
     run.records.note(run.run_id, asset.name, partition_key(partition), barrier=barrier, **counts)
