@@ -116,7 +116,13 @@ class QueueExecutor(Executor):
         )
         retries = self.max_attempts - 1
 
+        announced: list[int] = []
+
         def run(context: Any, **arguments: Any) -> None:
+            worker_id = context.job.worker_id
+            if worker_id is not None and not announced:  # ``runs show`` names workers so
+                announced.append(worker_id)
+                log.info("This process is queue worker %s.", worker_id)
             handler(job_from(arguments), context.should_abort)
 
         app.task(name=TASK, pass_context=True, retry=retries or False, queue=self.queue)(run)

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import psycopg
+import yaml
 
 from flowstone_host.host.lifecycle import Host
 from flowstone_host.manifest.host_config import read_host_config
@@ -211,3 +212,24 @@ def test_sigterm_lets_the_job_in_hand_finish_and_exits_0(cluster: Cluster) -> No
     assert sorted(gathered) == [f"n{i:05d}" for i in range(12)]
     assert _barrier(cluster.dsn) == (12, 0, 12)
     assert "stopped" in cluster.log(0).lower()
+
+
+def test_a_worker_picks_up_an_asset_dropped_in_while_it_runs(cluster: Cluster) -> None:
+    cluster.write([asset("base", compute=f"{WORK}:base")])
+    cluster.worker(concurrency=1)
+    cluster.wait_serving()
+    dropped = _scatter("late", "twelve", "square")
+    (cluster.folder / "plugins.d" / "20-late.yaml").write_text(yaml.safe_dump(dropped))
+    deadline = time.monotonic() + 30
+    while "Asset 'late' added" not in cluster.log(0):  # the worker reloaded on its own
+        assert time.monotonic() < deadline, cluster.log(0)
+        time.sleep(0.05)
+    host = _host(cluster)
+    try:
+        result = materialize(host, ["late"])
+        gathered = _stored(host, "late")
+    finally:
+        host.stop(grace_s=0)
+    assert result.ok, result.error
+    assert len(gathered) == 12
+    assert "is queue worker" in cluster.log(0)
