@@ -232,7 +232,7 @@ class DeclarationState:
 
 
 def _versions(plugin: str, meta: Mapping[str, Any], isolation: str | None) -> dict[str, Any]:
-    return {
+    data = {
         "plugin": plugin,
         "distribution": meta.get("distribution"),
         "version": meta.get("version"),
@@ -241,6 +241,9 @@ def _versions(plugin: str, meta: Mapping[str, Any], isolation: str | None) -> di
         "compatibility": meta.get("compatibility"),
         "isolation": meta.get("isolation", isolation),
     }
+    if "containment" in meta:  # isolated: what holds the child (cgroup or process_group)
+        data["containment"] = meta["containment"]
+    return data
 
 
 def _rejected_file(

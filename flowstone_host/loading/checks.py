@@ -158,11 +158,15 @@ def metadata(
 ) -> dict[str, Any]:
     """The loader facts of an entry; ``version`` is the one whose code runs (``running``)."""
     running = running or info.version
-    upgraded = {"installed_version": info.version} if running != info.version else {}
+    extra: dict[str, Any] = {}
+    if running != info.version:
+        extra["installed_version"] = info.version
+    if isolation == "process":  # the proxy class says what holds its child
+        extra["containment"] = getattr(plugin_class, "containment", None)
     return {
         "distribution": info.distribution,
         "version": running,
-        **upgraded,
+        **extra,
         "target": info.target,
         "isolation": isolation,
         "contract_version": compatibility.declared,

@@ -31,6 +31,9 @@ class IsolationOptions:
         limits: rlimits of the child (CPU seconds count over its whole life).
         restart: Backoff and circuit breaker.
         max_frame: The protocol's frame size cap in bytes, both ways.
+        containment: What holds the child: ``auto`` (a cgroup of its own when the host may
+            create one, else its process group) or ``process_group``; ``None`` reads
+            ``FLOWSTONE_ISOLATION_CONTAINMENT`` (see :mod:`.containment`).
     """
 
     env: Mapping[str, str] = field(default_factory=dict)
@@ -40,3 +43,4 @@ class IsolationOptions:
     limits: Limits = field(default_factory=lambda: Limits(memory_mb=4096, open_files=1024))
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     max_frame: int = DEFAULT_MAX_FRAME
+    containment: str | None = None

@@ -9,9 +9,10 @@ JSON start frame with the host's ``sys.path`` (so it finds exactly the host's pa
 without relying on the environment), then calls the entry function the host named with
 the channel's file descriptor and that frame.
 
-The child leads its own session and process group, so stopping it reaches every
-grandchild that did not leave the group: a polite ``SIGTERM`` to the group, a bounded
-wait, then ``SIGKILL`` to the group, each step logged.
+The child leads its own session and process group, and when the host may create cgroups
+it also runs in a cgroup of its own (see :mod:`.containment`), which a grandchild cannot
+leave with ``setsid``. Stopping it is a polite ``SIGTERM`` to all it holds, a bounded
+wait, then ``SIGKILL``, each step logged.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 from ...processes import pid_alive
 from ..limits import Limits
 from .channel import DEFAULT_MAX_FRAME, Channel
+from .containment import Containment, contain, default_containment, sweep_cgroups
 from .output import OutputPump
 
 __all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_environment", "kill_all", "sweep_orphans"]
@@ -116,11 +118,13 @@ def _lifeline() -> int:
 
 
 def sweep_orphans(folder: str | None = None) -> list[str]:
-    """Remove the work folders that children of dead hosts left in the temporary folder.
+    """Remove the work folders that children of dead hosts left in the temporary folder,
+    and kill and remove the cgroups they left (:func:`.containment.sweep_cgroups`).
 
     Returns:
         The folders removed.
     """
+    sweep_cgroups()
     root = folder or tempfile.gettempdir()
     removed = []
     with contextlib.suppress(OSError):
@@ -145,6 +149,7 @@ def kill_all() -> None:
     """
     for child in list(_CHILDREN):
         child._signal_group(signal.SIGKILL)
+        child.containment.release(0)  # one try; a next host's start sweeps what is left
         shutil.rmtree(child.workdir, ignore_errors=True)
 
 
@@ -175,10 +180,12 @@ class ChildProcess:
         workdir: str,
         pidfd: int | None,
         quiet: bool = False,
+        containment: Containment | None = None,
     ) -> None:
         self.name = name
         self.proc = proc
         self.pid = proc.pid
+        self.containment = containment or Containment(proc.pid)
         self.channel = channel
         self.workdir = workdir
         self._pidfd = pidfd
@@ -198,6 +205,7 @@ class ChildProcess:
         faulthandler: bool = False,
         quiet: bool = False,
         init: Mapping[str, Any] | None = None,
+        containment: str | None = None,
     ) -> ChildProcess:
         """Spawn a child that runs ``entry`` (``"module:function"``) and send its start frame.
 
@@ -210,10 +218,14 @@ class ChildProcess:
             faulthandler: Print a traceback on stderr if the child dies of a signal.
             quiet: Log the child's output at DEBUG only (its caller reports the tail).
             init: Extra JSON-safe fields for the start frame.
+            containment: ``auto`` (a cgroup when possible) or ``process_group``; default
+                :func:`~.containment.default_containment`.
 
         Raises:
             OSError: the process could not be started.
+            ValueError: ``FLOWSTONE_ISOLATION_CONTAINMENT`` holds an unknown choice.
         """
+        choice = containment or default_containment()
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         workdir = tempfile.mkdtemp(prefix=f"flowstone-{safe}-h{os.getpid()}-")
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -235,11 +247,13 @@ class ChildProcess:
             raise
         finally:
             child_sock.close()
+        # Before the start frame: the child runs no plugin code, and starts nothing, until then.
+        held = contain(name, proc.pid, choice)
         pidfd = _pidfd(proc.pid)
         channel = Channel(host_sock, max_frame=max_frame, watch_fd=pidfd)
-        child = cls(name, proc, channel, workdir, pidfd, quiet)
+        child = cls(name, proc, channel, workdir, pidfd, quiet, held)
         _CHILDREN.add(child)
-        log.debug("Started plugin %s as pid %d in %s", name, proc.pid, workdir)
+        log.debug("Started plugin %s as pid %d in %s (%s)", name, proc.pid, workdir, held.kind)
         start = {
             "sys_path": _host_sys_path(),
             "entry": entry,
@@ -289,7 +303,10 @@ class ChildProcess:
         """
         if self.proc.returncode is None and not self.wait_exit(0):
             log.info(
-                "Stopping plugin %s (pid %d): SIGTERM to its process group", self.name, self.pid
+                "Stopping plugin %s (pid %d): SIGTERM to its %s",
+                self.name,
+                self.pid,
+                _HOLDER[self.containment.kind],
             )
             self._signal_group(signal.SIGTERM)
             if self.wait_exit(grace_s):
@@ -307,7 +324,12 @@ class ChildProcess:
         """SIGKILL the whole process group, reap the child and release its folder. Idempotent."""
         if self.proc.returncode is None:
             if not self.wait_exit(0):
-                log.info("Killing the process group of plugin %s (pid %d)", self.name, self.pid)
+                log.info(
+                    "Killing the %s of plugin %s (pid %d)",
+                    _HOLDER[self.containment.kind],
+                    self.name,
+                    self.pid,
+                )
             self._signal_group(signal.SIGKILL)  # also any grandchild left in the group
             self.proc.wait()
             log.info("Plugin %s (pid %d) %s", self.name, self.pid, self.exit_description())
@@ -315,17 +337,20 @@ class ChildProcess:
 
     def _signal_group(self, signum: int) -> None:
         # The leader is not reaped yet (a zombie at worst), so its pid still names the group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signum)
+        self.containment.signal(signum)
 
     def _release(self) -> None:
         _CHILDREN.discard(self)
+        self.containment.release()  # whatever is left in a cgroup, however it got out
         self.channel.close()
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
         self.output.join(1.0)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_HOLDER = {"cgroup": "cgroup", "process_group": "process group"}
 
 
 def _signal_name(signum: int) -> str:

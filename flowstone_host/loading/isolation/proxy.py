@@ -93,8 +93,10 @@ def plugin_proxy_class(abc: type[Plugin], info: Mapping[str, Any]) -> type[Plugi
     """Return a subclass of :func:`proxy_class` carrying the plugin's declared attributes.
 
     ``contract_version``, ``plugin_version`` and ``config_schema`` (when it is plain
-    data) are what the child read from the plugin class, so ``type(proxy)`` reads like it.
+    data) are what the child read from the plugin class, so ``type(proxy)`` reads like it;
+    ``containment`` is what holds the child (``cgroup`` or ``process_group``).
     """
     base = proxy_class(abc)
-    declared = {k: info.get(k) for k in ("contract_version", "plugin_version", "config_schema")}
+    keys = ("contract_version", "plugin_version", "config_schema", "containment")
+    declared = {k: info.get(k) for k in keys}
     return type(base.__name__, (base,), {"__module__": __name__, **declared})

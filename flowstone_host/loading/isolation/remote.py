@@ -88,6 +88,7 @@ class RemotePlugin:
             limits=options.limits,
             env=options.env,
             max_frame=options.max_frame,
+            containment=options.containment,
         )
         deadline = time.monotonic() + options.start_timeout_s
         build = {
@@ -107,7 +108,12 @@ class RemotePlugin:
         if not (isinstance(reply, Mapping) and reply.get("ok")):
             child.stop(options.stop_grace_s)
             raise _rebuild_error(reply, spec.name)
-        return cls(child, spec, reply.get("info") or {})
+        info = reply.get("info")
+        info = {
+            **(info if isinstance(info, Mapping) else {}),
+            "containment": child.containment.kind,
+        }
+        return cls(child, spec, info)
 
     def call(
         self, method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], deadline: float

@@ -280,6 +280,12 @@ class Supervisor:
         remote = self._remote
         return remote.child.pid if remote else None
 
+    @property
+    def containment(self) -> str | None:
+        """What holds the running child: ``cgroup`` or ``process_group``; ``None`` without one."""
+        remote = self._remote
+        return remote.child.containment.kind if remote else None
+
     def health(self) -> Health | None:
         """Return why the plugin cannot serve, or ``None`` while a child runs."""
         state = self._state
