@@ -12,6 +12,7 @@ __all__ = [
     "Command",
     "Subparsers",
     "add_command",
+    "add_log_options",
     "host_config",
     "read_manifests",
     "with_started_host",
@@ -42,6 +43,17 @@ def add_command(
     )
     parser.set_defaults(func=func)
     return parser
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--log-format`` and ``--log-level``, for the commands that run until stopped."""
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text: readable lines (default); json: one JSON object per line",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING, ERROR")
 
 
 def host_config(args: argparse.Namespace) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import Subparsers, add_command, host_config
+from .common import Subparsers, add_command, add_log_options, host_config
 
 __all__ = ["register"]
 
@@ -45,13 +45,7 @@ def register(sub: Subparsers) -> None:
         metavar="NAME",
         help="the queue executor declaration to serve (default: default)",
     )
-    parser.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="text: readable lines (default); json: one JSON object per line",
-    )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING, ERROR")
+    add_log_options(parser)
 
 
 def _positive(text: str) -> int:

@@ -51,12 +51,7 @@ class Daemon:
         self._signals = 0
         self._deadline: float | None = None  # time.monotonic() by which a stop is done
         self._stopped = threading.Event()  # the stop finished
-        self.watcher = ManifestWatcher(
-            [folder for folder in config.manifest_folders if folder.is_dir()],
-            self._on_change,
-            debounce_s=config.reload.debounce_ms / 1000,
-            rescan_interval_s=config.reload.rescan_interval_s or None,
-        )
+        self.watcher = ManifestWatcher.for_config(config, self._on_change)
         self.host.watch_with(self.watcher)
         self.runs = DaemonRuns(self.host)  # POST /runs: runs on this host's leased snapshots
         self.admin = AdminServer(

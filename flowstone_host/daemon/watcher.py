@@ -176,6 +176,19 @@ class ManifestWatcher:
         clock: Monotonic seconds; tests pass a fake one to drive debounce and deadlines.
     """
 
+    @classmethod
+    def for_config(
+        cls, config: HostConfig, on_change: Callable[[Trigger], None]
+    ) -> ManifestWatcher:
+        """Return a watcher of ``config``'s manifest folders that exist, with its reload
+        settings (debounce, rescan interval)."""
+        return cls(
+            [folder for folder in config.manifest_folders if folder.is_dir()],
+            on_change,
+            debounce_s=config.reload.debounce_ms / 1000,
+            rescan_interval_s=config.reload.rescan_interval_s or None,
+        )
+
     def __init__(
         self,
         folders: Sequence[Path],

@@ -59,12 +59,7 @@ class Worker:
         self.runner = JobRunner(config.callables, RunRecords.in_state_dir(config.state_dir))
         self._reload = threading.Event()
         self._stopping = threading.Event()
-        self.watcher = ManifestWatcher(
-            [folder for folder in config.manifest_folders if folder.is_dir()],
-            self._on_change,
-            debounce_s=config.reload.debounce_ms / 1000,
-            rescan_interval_s=config.reload.rescan_interval_s or None,
-        )
+        self.watcher = ManifestWatcher.for_config(config, self._on_change)
         self.host.watch_with(self.watcher)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
