@@ -202,11 +202,6 @@ def _substituted_shape_issues(doc: YamlDocument, interpolated: Interpolated) -> 
     return issues
 
 
-def _add(issues: list[Issue], found: list[Issue]) -> bool:
-    issues.extend(found)
-    return bool(found)
-
-
 def _build(spec: Mapping[str, Any], base: Path, path: Path | None) -> HostConfig:
     values = _with_defaults(spec, schema_files()["host-config.schema.json"])
     sandbox = values["sandbox"]
