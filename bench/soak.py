@@ -24,7 +24,25 @@ from pathlib import Path
 from typing import Any
 
 MINUTES = float(os.environ.get("FLOWSTONE_SOAK_MINUTES", "10"))
+#: Set to 1 to run the daemon under tracemalloc and print what grew between the
+#: snapshot at minute 2 and the last one (slower: not for the latency figures).
+TRACE = os.environ.get("FLOWSTONE_SOAK_TRACEMALLOC", "") == "1"
 SLOW_CLIENTS = 200
+
+# The daemon under tracemalloc: the first SIGUSR2 starts tracing (after start-up, whose
+# imports it would slow tenfold), each later one dumps a snapshot to <prefix>.<n>.
+_TRACED = """\
+import runpy, signal, sys, tracemalloc
+prefix, dumps = sys.argv.pop(1), [0]
+def dump(signum, frame):
+    if not tracemalloc.is_tracing():
+        tracemalloc.start(10)
+        return
+    dumps[0] += 1
+    tracemalloc.take_snapshot().dump(f"{prefix}.{dumps[0]}")
+signal.signal(signal.SIGUSR2, dump)
+runpy.run_module("flowstone_host.cli", run_name="__main__", alter_sys=True)
+"""
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -51,11 +69,39 @@ def _proc(pid: int) -> dict[str, int]:
     fields = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:  # closed meanwhile
+            continue
     return {
         "rss_kb": int(fields["VmRSS"].split()[0]),
         "threads": int(fields["Threads"]),
-        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "fds": len(targets),
+        # the slow clients come and go (cut off after 10 s, then reconnecting): what must
+        # stay flat is everything else
+        "fds_not_sockets": sum(not t.startswith("socket:") for t in targets),
     }
+
+
+def _growth(prefix: Path) -> None:
+    """Print the traced heap at each snapshot, and what grew most from minute 2 to the end
+    (tracing started at minute 0, once the daemon was up)."""
+    import tracemalloc
+
+    dumps = sorted(prefix.parent.glob(prefix.name + ".*"), key=lambda p: int(p.suffix[1:]))
+    snapshots = [tracemalloc.Snapshot.load(str(p)) for p in dumps]
+    for minute, snapshot in enumerate(snapshots, 1):
+        size = sum(trace.size for trace in snapshot.traces) / 1024
+        print(f"tracemalloc minute {minute}: {size:.0f} KiB in {len(snapshot.traces)} blocks")
+    if len(snapshots) < 3:
+        return
+    grown = sorted(snapshots[-1].compare_to(snapshots[1], "traceback"), key=lambda s: -s.size_diff)
+    print("grew most from minute 2 to the end:")
+    for stat in grown[:5]:
+        print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks")
+        print("    " + "\n    ".join(stat.traceback.format()[-6:]))
 
 
 def _children(pid: int) -> list[int]:
@@ -97,9 +143,11 @@ def main() -> int:  # noqa: C901 - one script, read top to bottom
     (root / "host.yaml").write_text(json.dumps({**head, "spec": spec}))
     _write(plugins, "crashy.yaml", _doc("IOManager", "crashy", "memory", isolation="process"))
     log = open(root / "daemon.log", "wb")  # noqa: SIM115 - the daemon's whole life
+    trace_prefix = root / "tracemalloc"
+    launch = ["-c", _TRACED, str(trace_prefix)] if TRACE else ["-m", "flowstone_host.cli"]
     daemon = subprocess.Popen(
         [
-            *(sys.executable, "-m", "flowstone_host.cli", "run", "--config", "host.yaml"),
+            *(sys.executable, *launch, "run", "--config", "host.yaml"),
             *("--log-format", "json", "--admin-listen", "127.0.0.1:0"),
         ],
         cwd=root,
@@ -171,6 +219,8 @@ def main() -> int:  # noqa: C901 - one script, read top to bottom
                 }
                 samples.append(sample)
                 print(json.dumps(sample), flush=True)
+                if TRACE:
+                    daemon.send_signal(signal.SIGUSR2)
                 next_sample += 60
         samples.append({"minute": round((time.monotonic() - started) / 60, 1), **_proc(daemon.pid)})
     finally:
@@ -194,6 +244,8 @@ def main() -> int:  # noqa: C901 - one script, read top to bottom
         "exit_status": code,
     }
     print(json.dumps(summary, indent=2))
+    if TRACE:
+        _growth(trace_prefix)
     return 0 if stale == 0 and code == 0 else 1
 
 
