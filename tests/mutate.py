@@ -50,6 +50,16 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "runtime_scatter": ("runtime/scatter.py", ("tests/runtime/test_scatter.py",)),
 }
 
+#: Lines not mutated, beyond ``do_not_mutate_patterns`` in ``pyproject.toml``, each with the
+#: reason its mutants change no behaviour. Added to every module's copy by :func:`configure`.
+EXCLUDED: dict[str, str] = {
+    # `raise ValueError("bad mapping")` -> `raise ValueError(None)`, "XX..XX", upper case:
+    # the error's type (and so its code) stays, only its text changes. Where the text is
+    # never shown at all (partitions' inner ValueErrors become one ValidationError), the
+    # mutant could not be told apart by any test.
+    r'^\s*raise \w+\(f?"[^"]*"\)$': "a one-line raise whose only argument is its message",
+}
+
 #: What the copy needs: the package, its tests and the files tests read.
 COPIED = ("flowstone_host", "tests", "schemas", "config", "plugins.d", "pyproject.toml")
 KILLED, SURVIVED, NO_TESTS, TIMEOUT = (1, 3), (0,), (5, 33), (36, -24, 24, 152, 255)
@@ -126,7 +136,8 @@ def run_module(name: str, module: str, tests: list[str]) -> Outcome:
 
 
 def configure(pyproject: Path, module: str, tests: list[str]) -> None:
-    """Point the copy's ``[tool.mutmut]`` at one module and its tests."""
+    """Point the copy's ``[tool.mutmut]`` at one module and its tests, and add
+    :data:`EXCLUDED` to its ``do_not_mutate_patterns``."""
     text = pyproject.read_text()
     extra = (
         f'only_mutate = ["flowstone_host/{module}"]\n'
@@ -135,6 +146,12 @@ def configure(pyproject: Path, module: str, tests: list[str]) -> None:
     text, count = re.subn(r"^\[tool\.mutmut\]\n", "[tool.mutmut]\n" + extra, text, flags=re.M)
     if count != 1:
         raise SystemExit("pyproject.toml needs one [tool.mutmut] table")
+    patterns = "".join(f"    '{pattern}',\n" for pattern in EXCLUDED)  # TOML literal strings
+    text, count = re.subn(
+        r"^do_not_mutate_patterns = \[\n", lambda m: m.group(0) + patterns, text, flags=re.M
+    )
+    if count != 1:
+        raise SystemExit("[tool.mutmut] needs a do_not_mutate_patterns list, one item a line")
     pyproject.write_text(text)
 
 

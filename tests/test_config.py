@@ -16,8 +16,11 @@ from flowstone_host.config import (
     interpolate,
     is_secret_key,
     is_secret_path,
+    password_in,
     redact,
+    redact_text,
     referenced,
+    secret_keys,
     value_at,
 )
 
@@ -145,6 +148,93 @@ def test_callable_keys_are_found_in_nested_dict_schemas() -> None:
     }
     assert callable_keys(schema) == [("function",), ("nested", "hook")]
     assert callable_keys(None) == [] and callable_keys(schema, ("p",))[0] == ("p", "function")
+
+
+def test_a_schema_mark_is_found_after_a_rule_that_is_not_a_mapping() -> None:
+    schema = {"odd": "not a rule", "pw": {"type": "string", "meta": {"secret": True}}}
+    assert secret_keys(schema) == [("pw",)]
+    assert callable_keys({"odd": 1, "fn": {"meta": {"callable": True}}}) == [("fn",)]
+
+
+def test_secret_marks_are_found_in_every_nested_schema_callables_only_in_dicts() -> None:
+    schema = {
+        "db": {
+            "type": "dict",
+            "schema": {
+                "replicas": {
+                    "type": "list",
+                    "schema": {"pin": {"meta": {"secret": True, "callable": True}}},
+                },
+                "user": {"meta": {"secret": False, "callable": False}},
+            },
+        },
+        "hook": {"meta": {"callable": True}},  # marked callable, not secret
+    }
+    assert secret_keys(schema) == [("db", "replicas", "pin")]
+    assert secret_keys(schema, ("spec",)) == [("spec", "db", "replicas", "pin")]
+    assert secret_keys(None) == []
+    # A list rule's schema describes its items, which are never callables' names.
+    assert callable_keys(schema) == [("hook",)]
+
+
+def test_keys_holding_a_secret_part_anywhere_are_secret() -> None:
+    for key in ("apitoken", "xSecretY", "AUTHORIZATION", "mypasswordhash", "dbcredentialfile"):
+        assert is_secret_key(key), key
+    assert not is_secret_key("max_tokens") and not is_secret_key("host")
+
+
+def test_passwords_inside_urls_and_dsns_are_redacted_in_any_text() -> None:
+    url = "postgresql://app:hunter2@db:5432/x"
+    assert redact_text(url) == f"postgresql://app:{REDACTED}@db:5432/x"
+    dsn = "host=db password='hunter 2' user=app"
+    assert redact_text(dsn) == f"host=db password={REDACTED} user=app"
+    assert redact_text(f"{url} and password=abc") == (
+        f"postgresql://app:{REDACTED}@db:5432/x and password={REDACTED}"
+    )
+    for plain in ("no secret here", "a=b c=d", "https://example.org/path"):
+        assert redact_text(plain) == plain
+    assert redact({"note": url, "n": 1}) == {"note": redact_text(url), "n": 1}
+
+
+def test_the_password_inside_a_url_or_dsn_is_found_to_scrub_it() -> None:
+    assert password_in("postgresql://app:hunter2@db/x") == "hunter2"
+    assert password_in("host=db password='hunter 2'") == "hunter 2"
+    assert password_in("postgresql://app:@db/x password=p") == "p"  # empty URL password
+    assert password_in("postgresql://app@db/x") is None
+    assert password_in("nothing") is None
+
+
+def test_a_whole_reference_is_typed_and_nothing_else_is() -> None:
+    data = {
+        "port": "${PORT:-8080}",
+        "host": "${HOST}",
+        "url": "http://${HOST}",
+        "literal": "$${PORT}",
+        "missing": "${NOPE}",
+        "denied": "${SECRET_X}",
+        "broken": "${PORT",
+        "items": ["${PORT}", 3],
+    }
+    result = interpolate(data, {"HOST": "h", "PORT": "1"}, lambda name: name != "SECRET_X")
+    assert result.typed_paths == {("port",), ("host",), ("items", 0)}
+
+
+def test_an_unsubstituted_reference_is_left_as_written_and_its_problem_names_it() -> None:
+    data = {"missing": "a ${NOPE} b", "denied": "${SECRET_X:-d}", "broken": "${PORT"}
+    result = interpolate(data, {"SECRET_X": "s"}, lambda name: name != "SECRET_X")
+    assert result.value == data
+    problems = {p.path: p for p in result.problems}
+    assert problems[("missing",)].code == "env.missing"
+    assert "NOPE" in problems[("missing",)].message
+    assert problems[("denied",)].code == "env.denied"
+    assert "SECRET_X" in problems[("denied",)].message
+    assert problems[("broken",)].code == "env.syntax"
+    assert "${VAR}" in problems[("broken",)].message
+
+
+def test_value_at_an_index_one_past_the_end_is_absent() -> None:
+    assert value_at({"a": [1, 2]}, ("a", 2)) is None and value_at((0,), (1,)) is None
+    assert not has_path([1, 2], (2,))
 
 
 # --- properties -------------------------------------------------------------------------------

@@ -132,6 +132,25 @@ def test_non_canonical_keys_are_refused(key: str) -> None:
         parse_partition_key(key)
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "~m(~i1!a)",  # a mapping key that is not text
+        "~m(a!b!c)",  # a key without its value
+        "(a~21",  # no closing parenthesis after an item
+        "(a!b",
+        "~q1",  # an unknown tag
+        "~t2024-01-31",  # a datetime without its time
+        "~2" + "x" * 100,  # long: the error quotes its first 80 characters only
+    ],
+)
+def test_a_refused_key_is_named_in_the_error_cut_to_80_characters(key: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_partition_key(key)
+    assert info.value.details == {"key": key[:80]}
+    assert info.value.message == f"Not a canonical partition key: {key[:80]!r}"
+
+
 def test_overlong_keys_are_refused() -> None:
     with pytest.raises(ValidationError, match="limit is 255"):
         partition_key("x" * 256)
