@@ -37,7 +37,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "partitions": ("partitions.py", ("tests/test_partitions.py",)),
     "memory_coordinators": (
         "plugins/memory_coordinators.py",
-        ("tests/plugins/test_conformance_builtin.py", "tests/test_memory_coordinators.py"),
+        ("tests/plugins/test_conformance_builtin.py", "tests/plugins/test_coordinator_details.py"),
     ),
     "config": (
         "config.py",
@@ -45,7 +45,11 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "sqlite_scatter": (
         "plugins/sqlite/scatter.py",
-        ("tests/plugins/test_sqlite_conformance.py", "tests/plugins/test_sqlite_coordinators.py"),
+        (
+            "tests/plugins/test_sqlite_conformance.py",
+            "tests/plugins/test_sqlite_coordinators.py",
+            "tests/plugins/test_coordinator_details.py",
+        ),
     ),
     "runtime_scatter": ("runtime/scatter.py", ("tests/runtime/test_scatter.py",)),
 }
