@@ -1,11 +1,16 @@
 """Length-prefixed frames over a socket, with a size cap and a deadline on every wait.
 
 A frame is a 4-byte big-endian length followed by that many bytes. A peer announcing a
-frame over the cap is a protocol violation, raised before anything is read. On the host
-side the socket is non-blocking and every wait is a ``poll`` on the socket and on a pidfd
-of the child, so a child that dies while a grandchild still holds its end of the socket
-is noticed all the same. The child's side has no deadlines (its host's lifeline ends it):
-its socket blocks, one system call per read or write.
+frame over the cap is a protocol violation, raised before anything is read.
+
+On the host side every wait has a deadline and watches a pidfd of the child, so a child
+that dies while a grandchild still holds its end of the socket is noticed all the same.
+A socket call blocks at most :data:`_SLICE_S` (``SO_RCVTIMEO``/``SO_SNDTIMEO``); a wait
+that lasts longer, or starts with less than a slice left before its deadline, turns to
+``poll`` on the socket and the pidfd. So a deadline is kept within a slice, a dead child
+is noticed within one, and a reply that comes within one (nearly every reply) costs a
+single ``recv``, not a ``poll`` and a ``recv``. The child's side has no deadlines (its
+host's lifeline ends it): its socket calls block.
 
 A round trip of a small call is the hot path of every isolated plugin, so a frame is
 sent with one ``send`` (header and payload joined, or one ``sendmsg`` for a large
@@ -34,6 +39,8 @@ DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 
 _HEADER = struct.Struct(">I")
 _SMALL = 1 << 16
+#: On the host, a socket call blocks at most this long before the wait turns to polling.
+_SLICE_S = 0.05
 
 
 class ChannelError(Exception):
@@ -61,7 +68,8 @@ class Channel:
         watch_fd: A file descriptor that turns readable when the peer is gone (a pidfd),
             or ``None``.
         blocking: Block in the socket calls and take no deadlines (the child's side);
-            otherwise the socket is non-blocking and every wait polls, up to a deadline.
+            otherwise a socket call blocks at most a slice, then the wait polls, up to
+            its deadline.
     """
 
     def __init__(
@@ -72,7 +80,11 @@ class Channel:
         watch_fd: int | None = None,
         blocking: bool = False,
     ) -> None:
-        sock.setblocking(blocking)
+        sock.setblocking(True)
+        if not blocking:  # a socket call waits at most one slice, then the wait polls
+            slice_ = struct.pack("@ll", 0, int(_SLICE_S * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, slice_)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, slice_)
         self.sock = sock
         self.max_frame = max_frame
         self._fd = sock.fileno()
@@ -193,13 +205,18 @@ class Channel:
         return frame
 
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
+        # One blocking recv first: a reply within the slice (as a rule) costs one system
+        # call. Past the slice, or with less than a slice left, poll the socket and pidfd.
+        polling = (
+            not self._blocking and deadline is not None and (deadline - time.monotonic() < _SLICE_S)
+        )
         while True:
-            if not self._blocking:
-                # Poll first: a reply is rarely there yet, and a failed recv costs more.
+            if polling:
                 self._wait(self._poll_in, deadline)
             try:
                 received = self.sock.recv_into(view)
-            except BlockingIOError:
+            except BlockingIOError:  # the slice passed (SO_RCVTIMEO)
+                polling = True
                 continue
             except OSError as exc:
                 raise ChannelClosed(f"peer closed the channel: {exc}") from None
