@@ -16,8 +16,9 @@ under the host's cgroup (``/proc/self/cgroup``) wherever the cgroup2 file system
 
 ``FLOWSTONE_ISOLATION_CONTAINMENT=process_group`` forces the fallback (the default,
 ``auto``, takes a cgroup when it can); ``/status`` names the containment of every isolated
-declaration. A host killed with ``kill -9`` leaves its cgroups behind: the next host's start
-kills what is left in them and removes them (:func:`sweep_cgroups`).
+declaration. A child whose host died (``kill -9``) kills its own cgroup as it exits, so
+what it started goes with it; the next host's start removes the empty cgroups
+(:func:`sweep_cgroups`).
 """
 
 from __future__ import annotations
@@ -138,15 +139,16 @@ class CgroupContainment(Containment):
         _empty_and_remove(self.path, timeout_s)
 
 
-def contain(name: str, pid: int, choice: str = "auto") -> Containment:
+def contain(name: str, pid: int, choice: str = "auto", base: Path | None = None) -> Containment:
     """Hold the just-started child ``pid`` (which must not have run plugin code yet).
 
     Args:
         name: The child's name, for the cgroup's name and the logs.
         pid: The child's pid; it leads its own process group.
         choice: ``auto`` (a cgroup when possible) or ``process_group``.
+        base: The host's cgroup folder, if already looked up (default: :func:`host_cgroup`).
     """
-    base = host_cgroup() if choice == "auto" else None
+    base = (base or host_cgroup()) if choice == "auto" else None
     if base is None:
         if choice == "auto":
             _warn_once("no cgroup v2 mount holds this host's cgroup")

@@ -38,7 +38,7 @@ from typing import Any
 from ...processes import pid_alive
 from ..limits import Limits
 from .channel import DEFAULT_MAX_FRAME, Channel
-from .containment import Containment, contain, default_containment, sweep_cgroups
+from .containment import Containment, contain, default_containment, host_cgroup, sweep_cgroups
 from .output import OutputPump
 
 __all__ = ["BASE_ENVIRONMENT", "ChildProcess", "child_environment", "kill_all", "sweep_orphans"]
@@ -55,15 +55,25 @@ BASE_ENVIRONMENT: Mapping[str, str] = {
 # Standard library only: it runs before sys.path is set. Reads one length-prefixed JSON
 # frame from the channel and calls init["entry"] ("module:function") with (fd, init).
 # A thread blocks on the host's lifeline pipe: at its end of file the host is gone (even
-# after kill -9), and the child exits instead of living on as an orphan.
+# after kill -9), and the child exits instead of living on as an orphan. In a cgroup of
+# its own (argv[3] is the folder of the host's cgroup), it kills the whole cgroup on its
+# way out: what it started goes too, setsid or not.
 _BOOTSTRAP = """\
 import importlib, json, os, sys, threading
 fd = int(sys.argv[1])
 os.set_inheritable(fd, False)
 lifeline = int(sys.argv[2])
+def kill_cgroup(base):
+    with open("/proc/self/cgroup") as lines:
+        own = [line[3:].strip() for line in lines if line.startswith("0::")][0]
+    name = own.rpartition("/")[2]
+    if base and name.startswith("flowstone-h"):
+        with open(os.path.join(base, name, "cgroup.kill"), "w") as kill:
+            kill.write("1")
 def watch():
     try:
         os.read(lifeline, 1)
+        kill_cgroup(sys.argv[3])
     finally:
         os._exit(70)
 threading.Thread(target=watch, daemon=True, name="flowstone-lifeline").start()
@@ -226,13 +236,15 @@ class ChildProcess:
             ValueError: ``FLOWSTONE_ISOLATION_CONTAINMENT`` holds an unknown choice.
         """
         choice = containment or default_containment()
+        cgroups = host_cgroup() if choice == "auto" else None
+        base = str(cgroups or "")
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         workdir = tempfile.mkdtemp(prefix=f"flowstone-{safe}-h{os.getpid()}-")
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         argv = [sys.executable, "-I", "-u", *(["-X", "faulthandler"] if faulthandler else [])]
         try:
             proc = subprocess.Popen(
-                [*argv, "-c", _BOOTSTRAP, str(child_sock.fileno()), str(_lifeline())],
+                [*argv, "-c", _BOOTSTRAP, str(child_sock.fileno()), str(_lifeline()), base],
                 env=child_environment(env or {}, workdir),
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
@@ -248,7 +260,7 @@ class ChildProcess:
         finally:
             child_sock.close()
         # Before the start frame: the child runs no plugin code, and starts nothing, until then.
-        held = contain(name, proc.pid, choice)
+        held = contain(name, proc.pid, choice, cgroups)
         pidfd = _pidfd(proc.pid)
         channel = Channel(host_sock, max_frame=max_frame, watch_fd=pidfd)
         child = cls(name, proc, channel, workdir, pidfd, quiet, held)
