@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flowstone_host.errors import Conflict, NotFound
+from flowstone_host.errors import Conflict, NotFound, ValidationError
 from flowstone_host.plugins.memory_coordinators import (
     MemoryRoutingCoordinator,
     MemoryScatterCoordinator,
@@ -103,3 +103,95 @@ def test_a_conflicting_route_names_the_decision_it_conflicts_with(routing: Any) 
         routing.record("run", "router", "2024-01-01", "right")
     assert info.value.decision_id == decision
     assert routing.get("run", "router", "2024-01-01") == "left"
+
+
+def test_more_unknown_barrier_calls_name_it(scatter: Any) -> None:
+    calls = (
+        lambda: scatter.save_checkpoint("run:nope", {"a": 1}),
+        lambda: scatter.insert_keys("run:nope", ["a"]),
+        lambda: scatter.retry_failed("run:nope"),
+        lambda: scatter.set_tolerated_failures("run:nope", None),
+        lambda: scatter.finished_keys("run:nope", ["a"]),
+    )
+    for call in calls:
+        with pytest.raises(NotFound) as info:
+            call()
+        assert info.value.barrier_id == "run:nope"
+
+
+def test_a_batch_of_failures_counts_only_up_to_the_threshold(scatter: Any) -> None:
+    barrier = scatter.create_barrier("run", "asset", None, tolerated_failures={"percent": 20})
+    scatter.insert_keys(barrier, [f"k{i}" for i in range(10)])
+    recorded = scatter.record_outcomes(barrier, None, {f"k{i}": "boom" for i in range(5)})
+    # 2 of 10 are tolerated; the third crosses it, and nothing after it is recorded.
+    assert (recorded.state, recorded.counted, recorded.transitioned) == (
+        "threshold_exceeded",
+        3,
+        True,
+    )
+    assert scatter.status(barrier).failed == 3
+
+
+def test_a_failure_batch_after_earlier_failures_can_complete_the_barrier(scatter: Any) -> None:
+    barrier = scatter.create_barrier("run", "asset", None, tolerated_failures={"count": 5})
+    scatter.insert_keys(barrier, ["a", "b", "c"])
+    scatter.fail(barrier, "a", "boom")
+    scatter.complete(barrier, "b", 1)
+    recorded = scatter.record_outcomes(barrier, None, {"c": "boom"})
+    assert (recorded.state, recorded.counted, recorded.transitioned) == ("complete", 1, True)
+
+
+def test_loosening_the_threshold_keeps_a_barrier_with_failures_pending(scatter: Any) -> None:
+    barrier = scatter.create_barrier("run", "asset", None, tolerated_failures={"count": 1})
+    scatter.insert_keys(barrier, ["a", "b", "c"])
+    scatter.fail(barrier, "a", "boom")
+    assert scatter.set_tolerated_failures(barrier, {"count": 5}) == "pending"
+    assert scatter.fail(barrier, "b", "boom") == "pending"  # 2 <= 5: judged by the new one
+
+
+def test_finished_keys_are_found_among_many(scatter: Any) -> None:
+    keys = [f"k{i:04d}" for i in range(1200)]
+    barrier = scatter.create_barrier("run", "asset", None)
+    scatter.insert_keys(barrier, keys)
+    scatter.record_outcomes(barrier, {"k0000": 0, "k0600": 1, "k1199": 2}, {"k1100": "x"})
+    assert scatter.finished_keys(barrier, keys) == {"k0000", "k0600", "k1100", "k1199"}
+
+
+# -- what only the SQLite coordinator adds: context on its errors, JSON checks ---------------
+
+
+@pytest.fixture
+def sqlite_scatter(tmp_path: Path) -> Iterator[SqliteScatterCoordinator]:
+    coordinator = SqliteScatterCoordinator({"path": str(tmp_path / "c.sqlite")})
+    yield coordinator
+    coordinator.close()
+
+
+def test_sqlite_errors_carry_the_barrier_and_key(sqlite_scatter: Any) -> None:
+    barrier = sqlite_scatter.create_barrier("run", "asset", None)
+    sqlite_scatter.insert_keys(barrier, ["a", "b"])
+    for batch in ({"zz": 1}, {"a": 1, "zz": 2}):
+        with pytest.raises(NotFound) as info:
+            sqlite_scatter.record_outcomes(barrier, batch)
+        assert (info.value.barrier_id, info.value.key) == (barrier, "zz")
+    with pytest.raises(Conflict) as conflict:
+        sqlite_scatter.insert_keys(barrier, ["c"])
+    assert conflict.value.barrier_id == barrier
+
+
+def test_sqlite_refuses_values_it_cannot_store_naming_what_and_where(sqlite_scatter: Any) -> None:
+    barrier = sqlite_scatter.create_barrier("run", "asset", None)
+    sqlite_scatter.insert_keys(barrier, ["a"])
+    for call, noun in (
+        (lambda: sqlite_scatter.complete(barrier, "a", {1, 2}), "result"),
+        (lambda: sqlite_scatter.fail(barrier, "a", {1, 2}), "error"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            call()
+        assert f"{noun} of key 'a' in barrier {barrier!r}" in info.value.message
+        assert info.value.key == "a"
+    with pytest.raises(ValidationError) as refused:
+        sqlite_scatter.save_checkpoint(barrier, {"after": {1, 2}})
+    assert f"reader checkpoint of barrier {barrier!r}" in refused.value.message
+    assert refused.value.barrier_id == barrier
+    assert sqlite_scatter.status(barrier).completed == 0
