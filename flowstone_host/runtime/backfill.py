@@ -136,7 +136,9 @@ class Backfill:
                 run.step(assets.resolve(name), partition)
         finally:
             if forget:
-                run.finished.difference_update((n, _key(p)) for n, p in group)
+                run.finished.difference_update(
+                    [(n, NONE_KEY if p is None else partition_key(p)) for n, p in group]
+                )
 
     def flush(self) -> None:
         """Write every buffered step record, the workers' too."""

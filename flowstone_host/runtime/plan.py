@@ -29,18 +29,20 @@ def plan(graph: AssetGraph, targets: Iterable[Step]) -> list[Step]:
     """
     wanted: dict[str, dict[str, Any]] = {}
     none_key = partition_key(None)
-    stack = [(graph.resolve(name).name, partition) for name, partition in targets]
+    resolve = graph.resolve
+    stack = [(resolve(name).name, partition) for name, partition in targets]
     while stack:
         name, partition = stack.pop()
+        key = none_key if partition is None else partition_key(partition)
         by_key = wanted.get(name)
         if by_key is None:
-            by_key = wanted[name] = {}
-        key = none_key if partition is None else partition_key(partition)
-        if key in by_key:
+            wanted[name] = {key: partition}
+        elif key in by_key:
             continue
-        by_key[key] = partition
-        for dep in graph.resolve(name).deps:
-            dep_asset = graph.resolve(dep)
+        else:
+            by_key[key] = partition
+        for dep in resolve(name).deps:
+            dep_asset = resolve(dep)
             if dep_asset.partitions is None:  # read at None: the common case
                 stack.append((dep, None))
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "tells_steps"]
 
 
 class Progress:
@@ -27,3 +27,13 @@ class Progress:
 
     def scatter_finished(self, asset: str, partition: Any) -> None:
         """A scatter stopped dispatching (done, failed or cancelled)."""
+
+
+def tells_steps(progress: Progress) -> bool:
+    """Whether ``progress`` does anything when a step starts or ends: whether either
+    method is another than :class:`Progress`'s own do-nothing one (a run skips calling
+    them otherwise, twice per step)."""
+    return any(
+        getattr(getattr(progress, name), "__func__", None) is not getattr(Progress, name)
+        for name in ("step_started", "step_finished")
+    )

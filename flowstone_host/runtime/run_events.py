@@ -11,11 +11,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
-from .run_record import dump
+from .run_record import RunRecord, dump
 
-__all__ = ["SCHEMA", "EventKind", "add", "latest_retune", "of_run", "update"]
+__all__ = ["SCHEMA", "EventKind", "add", "attach", "latest_retune", "of_run", "update"]
 
 EventKind = Literal["redrive", "retune"]
 
@@ -52,6 +53,22 @@ def of_run(conn: sqlite3.Connection, run_id: str, kind: EventKind) -> tuple[dict
         (run_id, kind),
     )
     return tuple({"seq": seq, "at": at, **json.loads(details)} for seq, at, details in rows)
+
+
+def attach(conn: sqlite3.Connection, record: RunRecord) -> RunRecord:
+    """Return ``record`` with its run's redrives and retunes, each as :func:`of_run` lists
+    them (in one query: every read of a run asks for both)."""
+    found: dict[str, list[dict[str, Any]]] = {"redrive": [], "retune": []}
+    rows = conn.execute(
+        "SELECT kind, seq, at, details FROM run_events WHERE run_id = ? "
+        "AND kind IN ('redrive', 'retune') ORDER BY kind, seq",
+        (record.run_id,),
+    )
+    for kind, seq, at, details in rows:
+        found[kind].append({"seq": seq, "at": at, **json.loads(details)})
+    if found["redrive"] or found["retune"]:
+        record = replace(record, redrives=tuple(found["redrive"]), retunes=tuple(found["retune"]))
+    return record
 
 
 def latest_retune(conn: sqlite3.Connection, run_id: str) -> tuple[int, dict[str, Any]] | None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from ..boundary import call
 from ..callables import CallablePolicy
@@ -27,7 +27,7 @@ from . import partitioning
 from .context import RunContext
 from .failures import Cancelled
 from .plan import Step, plan
-from .progress import Progress
+from .progress import Progress, tells_steps
 from .records import RunRecords, StepRecord, plain_steps
 from .spans import IO_LOAD, IO_STORE, MATERIALIZE, metadata, traced
 
@@ -74,12 +74,17 @@ class Run:
     # FLUSH_S and before anything else is recorded: a kill loses at most their records,
     # and a resumed run then finds their outputs stored and reuses them.
     _pending: list[tuple[str, str, str, float, float]] = field(default_factory=list)
-    _flushed_at: float = field(default_factory=time.monotonic)
+    _flush_due: float = field(default_factory=lambda: time.time() + FLUSH_S)
     # What flush() wrote, batch by batch, while only plain steps were recorded: a fresh
     # run's result lists them without reading them back (see written()).
     _written: list[list[tuple[str, str, str, float, float]]] | None = field(default_factory=list)
     # Set to stop the run: checked before each step and between scatter batches.
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # Whether the progress observer does anything with step events (see __post_init__).
+    _tells: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        self._tells = tells_steps(self.progress)
 
     def flush(self) -> None:
         """Write the buffered plain-step records."""
@@ -87,7 +92,7 @@ class Run:
         self.records.steps_finished(self.run_id, pending)
         if self._written is not None and pending:
             self._written.append(pending)
-        self._flushed_at = time.monotonic()
+        self._flush_due = time.time() + FLUSH_S
 
     def written(self) -> tuple[StepRecord, ...] | None:
         """Return the step records this object wrote, as the run records list them when
@@ -97,9 +102,10 @@ class Run:
             return None
         return plain_steps(row for batch in self._written for row in batch)
 
-    def _buffer(self, asset: Asset, key: str, status: str, started: float) -> None:
-        self._pending.append((asset.name, key, status, started, time.time()))
-        if time.monotonic() - self._flushed_at >= FLUSH_S:
+    def _buffer(self, done: tuple[str, str], status: str, started: float) -> None:
+        now = time.time()
+        self._pending.append((done[0], done[1], status, started, now))
+        if not self._flush_due - FLUSH_S <= now < self._flush_due:  # due, or the clock went back
             self.flush()
 
     @property
@@ -127,7 +133,8 @@ class Run:
     def step(self, asset: Asset, partition: Any) -> None:
         """Materialize ``(asset, partition)`` unless it may be reused."""
         key = NONE_KEY if partition is None else partition_key(partition)
-        if (asset.name, key) in self.finished:
+        done = (asset.name, key)
+        if done in self.finished:
             return
         if self.cancelled.is_set():
             raise Cancelled(f"Run {self.run_id!r} was cancelled.", run_id=self.run_id)
@@ -136,42 +143,18 @@ class Run:
         if self.force:
             reusable = self._reusable(asset, partition, key)
         else:  # what _reusable does then, without its hops
-            reusable = bool(call(entry, "exists", asset.name, partition, **opts))
+            reusable = call(entry, "exists", asset.name, partition, **opts)
+        status = "reused" if reusable else "succeeded"
         if reusable:
-            self._buffer(asset, key, "reused", started)
-            self._finished(asset, partition, key, "reused")
-            return
-        plain = asset.scatter is None and asset.parallel is None and asset.routing is None
-        if not plain:  # their modules record details as they go
-            self.flush()
-            self._written = None
-            self.records.step_started(self.run_id, asset.name, key)
-        self.progress.step_started(asset.name, partition)
-        try:
-            if listening(MATERIALIZE):
-                with traced(MATERIALIZE, metadata(self.run_id, asset.name, partition)):
-                    self.store(asset, partition, self._compute(asset, partition))
-            elif plain and not (listening(IO_LOAD) or listening(IO_STORE)):
-                self._plain(asset, partition, entry, opts)
-            else:
-                self.store(asset, partition, self._compute(asset, partition))
-        except Exception as exc:
-            error = normalize(exc)
-            self.flush()
-            self._written = None
-            status = "cancelled" if isinstance(error, Cancelled) else "failed"
-            self.records.step_finished(self.run_id, asset.name, key, status, error)
+            self._buffer(done, status, started)
+        elif asset.scatter is None and asset.parallel is None and asset.routing is None:
+            self._plain(asset, partition, key, entry, opts)
+            self._buffer(done, status, started)
+        else:  # their modules record details as they go
+            self._shaped(asset, partition, key)
+        self.finished.add(done)
+        if self._tells:
             self.progress.step_finished(asset.name, partition, status)
-            raise error from (None if error is exc else exc)
-        if plain:
-            self._buffer(asset, key, "succeeded", started)
-        else:
-            self.records.step_finished(self.run_id, asset.name, key, "succeeded")
-        self._finished(asset, partition, key, "succeeded")
-
-    def _finished(self, asset: Asset, partition: Any, key: str, status: str) -> None:
-        self.finished.add((asset.name, key))
-        self.progress.step_finished(asset.name, partition, status)
 
     def _reusable(self, asset: Asset, partition: Any, key: str) -> bool:
         if self.force:
@@ -181,25 +164,63 @@ class Run:
                 return False
         return bool(self.exists(asset, partition))
 
-    def _plain(self, asset: Asset, partition: Any, entry: Entry, opts: Mapping[str, Any]) -> None:
-        """:meth:`_compute` and :meth:`store` of a plain asset when no span is traced: the
-        same calls in the same order, through the boundary, in fewer hops."""
-        graph = self.snapshot.assets
-        inputs: dict[str, Any] = {}
-        for name in asset.deps:
-            dep = graph.resolve(name)
-            if dep.partitions is None:
-                dep_entry, dep_opts = self._io(dep)
-                inputs[name] = call(dep_entry, "load", name, None, **dep_opts)
-            else:
-                inputs[name] = self._input(dep, partition)
-        ctx = RunContext.create(self.run_id, asset.name, partition, self.resources)
-        if asset.compute is None:
-            raise FlowStoneError(
-                "config_error", f"Asset {asset.name!r} has no compute callable.", asset=asset.name
-            )
-        function = self._callables.get(asset.compute) or self.callable(asset.compute)
-        call(entry, "store", asset.name, function(ctx, **inputs), partition, **opts)
+    def _plain(
+        self, asset: Asset, partition: Any, key: str, entry: Entry, opts: Mapping[str, Any]
+    ) -> None:
+        """Materialize a plain asset, its record left to the caller. When no span is
+        traced, :meth:`_compute` and :meth:`store` are done here: the same calls in the
+        same order, through the boundary, in fewer hops."""
+        if self._tells:
+            self.progress.step_started(asset.name, partition)
+        try:
+            if listening(MATERIALIZE) or listening(IO_LOAD) or listening(IO_STORE):
+                self._compute_and_store(asset, partition)
+                return
+            graph = self.snapshot.assets
+            inputs: dict[str, Any] = {}
+            for name in asset.deps:
+                dep = graph.resolve(name)
+                if dep.partitions is None:
+                    dep_entry, dep_opts = self._io(dep)
+                    inputs[name] = call(dep_entry, "load", name, None, **dep_opts)
+                else:
+                    inputs[name] = self._input(dep, partition)
+            ctx = RunContext.create(self.run_id, asset.name, partition, self.resources)
+            if asset.compute is None:
+                raise _no_compute(asset)
+            function = self._callables.get(asset.compute) or self.callable(asset.compute)
+            call(entry, "store", asset.name, function(ctx, **inputs), partition, **opts)
+        except Exception as exc:
+            self._failed(asset, partition, key, exc)
+
+    def _shaped(self, asset: Asset, partition: Any, key: str) -> None:
+        """Materialize a scatter, parallel or routing asset, recorded as it goes."""
+        self.flush()
+        self._written = None
+        self.records.step_started(self.run_id, asset.name, key)
+        self.progress.step_started(asset.name, partition)
+        try:
+            self._compute_and_store(asset, partition)
+        except Exception as exc:
+            self._failed(asset, partition, key, exc)
+        self.records.step_finished(self.run_id, asset.name, key, "succeeded")
+
+    def _compute_and_store(self, asset: Asset, partition: Any) -> None:
+        if listening(MATERIALIZE):
+            with traced(MATERIALIZE, metadata(self.run_id, asset.name, partition)):
+                self.store(asset, partition, self._compute(asset, partition))
+        else:
+            self.store(asset, partition, self._compute(asset, partition))
+
+    def _failed(self, asset: Asset, partition: Any, key: str, exc: Exception) -> NoReturn:
+        """Record the step failed (or cancelled) by ``exc``; raise ``exc`` normalized."""
+        error = normalize(exc)
+        self.flush()
+        self._written = None
+        status = "cancelled" if isinstance(error, Cancelled) else "failed"
+        self.records.step_finished(self.run_id, asset.name, key, status, error)
+        self.progress.step_finished(asset.name, partition, status)
+        raise error from (None if error is exc else exc)
 
     def _compute(self, asset: Asset, partition: Any) -> Any:
         inputs = self.inputs(asset, partition)
@@ -217,9 +238,7 @@ class Run:
 
             return run_routing(self, asset, partition, inputs, ctx)
         if asset.compute is None:
-            raise FlowStoneError(
-                "config_error", f"Asset {asset.name!r} has no compute callable.", asset=asset.name
-            )
+            raise _no_compute(asset)
         return self.callable(asset.compute)(ctx, **inputs)
 
     def context(self, asset: Asset, partition: Any) -> RunContext:
@@ -276,3 +295,9 @@ class Run:
         """Whether ``(asset, partition)`` is stored."""
         entry, opts = self._io(asset)
         return bool(call(entry, "exists", asset.name, partition, **opts))
+
+
+def _no_compute(asset: Asset) -> FlowStoneError:
+    return FlowStoneError(
+        "config_error", f"Asset {asset.name!r} has no compute callable.", asset=asset.name
+    )

@@ -87,3 +87,54 @@ def test_plain_steps_keep_the_first_start_and_the_last_outcome() -> None:
     (a, b) = plain_steps(rows)
     assert (a.asset, a.status, a.started_at) == ("a", "succeeded", 1.0)
     assert (b.asset, b.status, b.started_at, b.finished_at) == ("b", "succeeded", 2.0, 6.0)
+
+
+def test_many_plain_steps_are_written_as_plain_steps_reads_them(tmp_path: Path) -> None:
+    # 250 rows: two whole multi-row statements and a rest, a step written again across
+    # them and within the rest.
+    rows = [(f"s{i:03}", "~", "succeeded", 1000.0 + i, 1000.5 + i) for i in range(240)]
+    rows += [("s005", "~", "reused", 2000.0, 2000.5), ("s150", "~", "reused", 2001.0, 2001.5)]
+    rows += [(f"t{i}", "~", "succeeded", 3000.0 + i, 3000.5 + i) for i in range(7)]
+    rows.append(("t3", "~", "reused", 3100.0, 3100.5))
+    records = RunRecords.in_state_dir(tmp_path)
+    try:
+        records.create("r1", ["s"], None)
+        records.steps_finished("r1", rows[:130])
+        records.steps_finished("r1", rows[130:])
+        steps = records.get("r1").steps
+        assert steps == plain_steps(rows)
+        assert len(steps) == 247
+        assert records.step_counts("r1") == {
+            **{f"s{i:03}": {"succeeded": 1} for i in range(240) if i not in (5, 150)},
+            "s005": {"reused": 1},
+            "s150": {"reused": 1},
+            **{f"t{i}": {"succeeded": 1} for i in range(7) if i != 3},
+            "t3": {"reused": 1},
+        }
+    finally:
+        records.close()
+
+
+def test_a_new_run_is_recorded_as_it_reads_back(tmp_path: Path) -> None:
+    records = RunRecords.in_state_dir(tmp_path)
+    try:
+        created = records.create("r1", ["b", "a"], ["2024-01-02", "2024-01-01"])
+        assert created == records.get("r1")
+        assert created.status == "running" and created.pid == os.getpid()
+        assert records.unfinished(["a", "b"], ["2024-01-01", "2024-01-02"]) == created
+    finally:
+        records.close()
+
+
+def test_a_progress_method_set_on_the_instance_is_told_of_every_step(tmp_path: Path) -> None:
+    from flowstone_host.runtime import Progress
+
+    seen: list[tuple[str, str]] = []
+    progress = Progress()
+    progress.step_finished = lambda asset, partition, status: seen.append((asset, status))  # type: ignore[method-assign]
+    assets = [Asset("source", compute=W + "source")]
+    assets += [Asset("s0", compute=W + "plus_one", deps=("source",))]
+    snap = snapshot(assets, tmp_path)
+    result = materialize(snap, ["s0"], state_dir=tmp_path, callables=POLICY, progress=progress)
+    assert result.ok
+    assert seen == [("source", "succeeded"), ("s0", "succeeded")]
