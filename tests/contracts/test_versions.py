@@ -34,8 +34,9 @@ def test_every_contract_accepts_1_0_0_with_its_namespace() -> None:
     }
     for contract in CONTRACTS.values():
         assert contract.minimum == "1.0.0"
-        # scatter 1.1 and 1.2 added optional methods only: 1.0 plugins stay compatible
-        expected = "1.2.0" if contract.kind == "ScatterCoordinator" else "1.0.0"
+        # scatter 1.1 and 1.2, executor 1.1 added optional methods only: 1.0 plugins stay
+        # compatible
+        expected = {"ScatterCoordinator": "1.2.0", "Executor": "1.1.0"}.get(contract.kind, "1.0.0")
         assert contract.current == expected
         assert contract.namespace == f"flowstone.{contract.registry}"
     assert contract_for(MemoryIOManager) is IO
