@@ -212,7 +212,7 @@ def _run_probe(target: Target, label: str, timeout_s: float, limits: Limits) -> 
         child.kill()
         report = {"outcome": "import_error", "reason": f"sent a garbled report ({exc})"}
     except BaseException:
-        child.kill()  # never leave a probe child (in its own session) behind
+        child.kill()  # never leave a probe child (in its own process group) behind
         raise
     else:
         child.wait_exit(1.0)

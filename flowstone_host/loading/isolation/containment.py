@@ -1,6 +1,6 @@
 """What holds an isolated child and everything it starts, so that stopping it reaches them all.
 
-Every child leads its own session and process group, and stopping it signals the group.
+Every child leads its own process group, and stopping it signals the group.
 A grandchild that calls ``setsid`` leaves that group, though, and would outlive its plugin.
 So when the host may create cgroups, each child also gets a cgroup v2 of its own, made
 under the host's cgroup (``/proc/self/cgroup``) wherever the cgroup2 file system is mounted:

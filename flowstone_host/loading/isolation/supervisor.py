@@ -296,6 +296,6 @@ class Supervisor:
 
 @atexit.register
 def _stop_all() -> None:
-    # Children lead their own sessions: nothing else stops them when the host exits.
+    # Children lead their own process groups: nothing else stops them when the host exits.
     for supervisor in list(_LIVE):
         supervisor.stop()
