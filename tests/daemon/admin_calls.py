@@ -18,7 +18,7 @@ def call(
     body: bytes | None = None,
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
     """Send one request with http.client; return status, headers and body."""
-    conn = http.client.HTTPConnection(*server.address, timeout=5)
+    conn = http.client.HTTPConnection(*server.address, timeout=30)  # only reached on a fault
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()

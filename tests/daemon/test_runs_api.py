@@ -126,9 +126,10 @@ def finished(server: AdminServer, run_id: str) -> dict[str, Any]:
 def test_post_runs_answers_202_at_once_and_the_run_succeeds_on_its_thread(
     server: AdminServer, leased: Leased
 ) -> None:
-    begun = time.monotonic()
+    # At once: the answer comes while the run's items still wait on the closed gate (a
+    # stopwatch here failed on a loaded machine without telling anything more).
     status, headers, body = call(server, "POST", "/runs", {}, b'{"asset": "waits"}')
-    assert status == 202 and time.monotonic() - begun < 1.0  # the items are still waiting
+    assert status == 202
     run_id = json.loads(body)["run_id"]
     assert headers["Location"] == f"/runs/{run_id}"
     assert json.loads(body) == {"run_id": run_id, "status": "running"}
@@ -141,7 +142,8 @@ def test_post_runs_answers_202_at_once_and_the_run_succeeds_on_its_thread(
     assert run["outcome"] == {"waits": {"succeeded": 1}}
     (step,) = run["steps"]
     assert step["scatter"] == {"completed": 4, "failed": 0, "total": 4}
-    assert leased.leases == 0
+    # The end is recorded just before the run's thread lets go of its lease.
+    wait_for(lambda: leased.leases == 0, "the run to let go of its snapshot")
 
 
 def test_a_run_shows_per_asset_and_per_partition_outcomes(server: AdminServer) -> None:
