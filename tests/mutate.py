@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +64,239 @@ EXCLUDED: dict[str, str] = {
     r'^\s*raise \w+\(f?"[^"]*"\)$': "a one-line raise whose only argument is its message",
 }
 
+_SQL_CASE = "SQL keywords and identifiers are case-insensitive"
+_TOLERATED_CHECKED = (
+    "check_tolerated() has validated the threshold already, so dumps() never fails and its "
+    "`what` is never shown; None stored as JSON null reads back as None too"
+)
+_NO_FAILURES_EXCEEDED = (
+    "threshold_exceeded needs a failure (threshold_exceeded() is False at 0), so it never "
+    "meets 'no failed keys' and the name's spelling is never compared"
+)
+
+#: Survivors judged equivalent: no test can tell them from the original code. Each entry is
+#: (reason, function, line(s) before, the lines after of each such mutant), compared with
+#: the mutant's diff as ``mutmut show`` prints it (stripped lines, joined by newlines), so an
+#: entry stops matching as soon as the code it describes changes. Not counted in the rate.
+EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
+    "partitions": [
+        (
+            "an odd number of items is refused on the line above: the halves always match",
+            "_decode_mapping",
+            "return dict(zip(items[::2], items[1::2], strict=True)), i",
+            (
+                "return dict(zip(items[::2], items[1::2], strict=None)), i",
+                "return dict(zip(items[::2], items[1::2], )), i",
+                "return dict(zip(items[::2], items[1::2], strict=False)), i",
+            ),
+        ),
+        (
+            "an unknown tag 'X' then decodes to None, which re-encodes as ~n, not the key: "
+            "refused as not canonical either way",
+            "_decode_tagged",
+            'if tag in "en":',
+            ('if tag in "XXenXX":',),
+        ),
+        (
+            "codec names are case-insensitive",
+            "_decode_text",
+            'return raw.decode("utf-8", "surrogatepass"), i',
+            ('return raw.decode("UTF-8", "surrogatepass"), i',),
+        ),
+        (
+            "codec names are case-insensitive",
+            "_encode_text",
+            'out.extend(f"~{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))',
+            ('out.extend(f"~{byte:02X}" for byte in char.encode("UTF-8", "surrogatepass"))',),
+        ),
+    ],
+    "config": [
+        (
+            "a key ending in _key also holds the word 'key', which the word rule finds",
+            "is_secret_key",
+            'if any(part in lowered for part in _SECRET_PARTS) or lowered.endswith("_key"):',
+            (
+                "if any(part in lowered for part in _SECRET_PARTS) or "
+                'lowered.endswith("XX_keyXX"):',
+                'if any(part in lowered for part in _SECRET_PARTS) or lowered.endswith("_KEY"):',
+            ),
+        ),
+    ],
+    "memory_coordinators": [
+        (
+            "config_schema is {}: the host only ever passes an empty config, and Plugin keeps "
+            "{} for None",
+            "__init__",
+            "super().__init__(config)",
+            ("super().__init__(None)",),
+        ),
+        (
+            "a failed branch's error is kept but no method returns it",
+            "fail_branch",
+            'return self._finish(execution_id, branch, "failed", error)',
+            ('return self._finish(execution_id, branch, "failed", None)',),
+        ),
+        (
+            "None is as false as False, and a failed key's error is kept but never returned",
+            "fail",
+            "return self._record(barrier_id, str(key), False, error)",
+            (
+                "return self._record(barrier_id, str(key), None, error)",
+                "return self._record(barrier_id, str(key), False, None)",
+            ),
+        ),
+        (
+            _NO_FAILURES_EXCEEDED,
+            "retry_failed",
+            'if not keys and b.state not in ("threshold_exceeded", "cancelled"):',
+            (
+                'if not keys and b.state not in ("XXthreshold_exceededXX", "cancelled"):',
+                'if not keys and b.state not in ("THRESHOLD_EXCEEDED", "cancelled"):',
+            ),
+        ),
+        (
+            "settle() never runs while every branch is pending: schedule_branches() marks "
+            "them running first, and a finished branch is not pending",
+            "settle",
+            'elif any(s != "pending" for s in states):',
+            (
+                'elif any(s != "XXpendingXX" for s in states):',
+                'elif any(s != "PENDING" for s in states):',
+            ),
+        ),
+        (
+            "a failed execution settles to failed again: its failed required branch stays",
+            "settle",
+            'if self.state in ("complete", "failed"):',
+            (
+                'if self.state in ("complete", "XXfailedXX"):',
+                'if self.state in ("complete", "FAILED"):',
+            ),
+        ),
+    ],
+    "sqlite_scatter": [
+        (
+            "one more query for an unknown key when every row was new: it finds none",
+            "_add_many",
+            "if added < len(rows):",
+            ("if added <= len(rows):",),
+        ),
+        (
+            "the flag only splits completions from failures, and 2 is as true as 1",
+            "_encode",
+            'for succeeded, values, noun in ((1, completed, "result"), (0, failed, "error")):',
+            ('for succeeded, values, noun in ((2, completed, "result"), (0, failed, "error")):',),
+        ),
+        (
+            "the bulk insert of failures is a shortcut: without it they go one by one under "
+            "the same rule, to the same outcome",
+            "_add_outcomes",
+            'bulk = tally.state == "pending" and not threshold_exceeded(',
+            (
+                'bulk = tally.state != "pending" and not threshold_exceeded(',
+                'bulk = tally.state == "XXpendingXX" and not threshold_exceeded(',
+                'bulk = tally.state == "PENDING" and not threshold_exceeded(',
+            ),
+        ),
+        (
+            "the bulk insert of failures is a shortcut (see above)",
+            "_add_outcomes",
+            'bulk = tally.state == "pending" and not threshold_exceeded(\n'
+            "tally.failed + len(failures), tally.total, tally.tolerated, final=tally.final\n)",
+            ("bulk = None",),
+        ),
+        (
+            "the bulk insert of failures is a shortcut (see above); with final=True it is "
+            "taken less often, never wrongly",
+            "_add_outcomes",
+            "tally.failed + len(failures), tally.total, tally.tolerated, final=tally.final",
+            ("tally.failed + len(failures), tally.total, None, final=tally.final",),
+        ),
+        (
+            "the bulk insert of failures is a shortcut (see above); with final=True it is "
+            "taken less often, never wrongly",
+            "_add_outcomes",
+            "tally.failed + len(failures), tally.total, tally.tolerated, final=tally.final\n)",
+            ("tally.failed + len(failures), tally.total, tally.tolerated, )",),
+        ),
+        ("None is as false as 0", "_add_outcomes", "tally.count(0)", ("tally.count(None)",)),
+        (
+            "the state is written only where the stored one is still pending (_FINISH's "
+            "WHERE), and cancel() returns nothing",
+            "cancel",
+            'tally.state = "cancelled" if tally.state == "pending" else tally.state',
+            ('tally.state = "cancelled" if (tally.state == "pending") or True else tally.state',),
+        ),
+        (
+            _TOLERATED_CHECKED,
+            "create_barrier",
+            'None if tolerated is None else _json.dumps(tolerated, "tolerated_failures"),',
+            (
+                "None if (tolerated is None) and False else _json.dumps(tolerated, "
+                '"tolerated_failures"),',
+                "None if tolerated is None else _json.dumps(tolerated, None),",
+                'None if tolerated is None else _json.dumps(tolerated, "XXtolerated_failuresXX"),',
+                'None if tolerated is None else _json.dumps(tolerated, "TOLERATED_FAILURES"),',
+            ),
+        ),
+        (
+            _TOLERATED_CHECKED,
+            "set_tolerated_failures",
+            'text = None if tolerated is None else _json.dumps(tolerated, "tolerated_failures")',
+            (
+                "text = None if (tolerated is None) and False else _json.dumps(tolerated, "
+                '"tolerated_failures")',
+                "text = None if tolerated is None else _json.dumps(tolerated, None)",
+                "text = None if tolerated is None else _json.dumps(tolerated, "
+                '"XXtolerated_failuresXX")',
+                "text = None if tolerated is None else _json.dumps(tolerated, "
+                '"TOLERATED_FAILURES")',
+            ),
+        ),
+        (
+            "chunks one key apart overlap, but find the same keys",
+            "finished_keys",
+            "for start in range(0, len(wanted), _CHUNK):",
+            ("for start in range(0, len(wanted), ):",),
+        ),
+        (
+            _SQL_CASE,
+            "load_checkpoint",
+            '"SELECT checkpoint FROM scatter_barriers WHERE barrier_id = ?", (barrier_id,)',
+            (
+                '"select checkpoint from scatter_barriers where barrier_id = ?", (barrier_id,)',
+                '"SELECT CHECKPOINT FROM SCATTER_BARRIERS WHERE BARRIER_ID = ?", (barrier_id,)',
+            ),
+        ),
+        (
+            _SQL_CASE,
+            "set_tolerated_failures",
+            '"UPDATE scatter_barriers SET tolerated = ? WHERE barrier_id = ?", (text, barrier_id)',
+            (
+                '"update scatter_barriers set tolerated = ? where barrier_id = ?", '
+                "(text, barrier_id)",
+                '"UPDATE SCATTER_BARRIERS SET TOLERATED = ? WHERE BARRIER_ID = ?", '
+                "(text, barrier_id)",
+            ),
+        ),
+        (
+            _NO_FAILURES_EXCEEDED,
+            "retry_failed",
+            'if not keys and tally.state not in ("threshold_exceeded", "cancelled"):',
+            (
+                'if not keys and tally.state not in ("XXthreshold_exceededXX", "cancelled"):',
+                'if not keys and tally.state not in ("THRESHOLD_EXCEEDED", "cancelled"):',
+            ),
+        ),
+        (
+            "count() is called for failures only: completions are counted in bulk",
+            "count",
+            "self.completed += 1",
+            ("self.completed = 1", "self.completed -= 1", "self.completed += 2"),
+        ),
+    ],
+}
+
 #: What the copy needs: the package, its tests and the files tests read.
 COPIED = ("flowstone_host", "tests", "schemas", "config", "plugins.d", "pyproject.toml")
 KILLED, SURVIVED, NO_TESTS, TIMEOUT = (1, 3), (0,), (5, 33), (36, -24, 24, 152, 255)
@@ -79,15 +312,24 @@ class Outcome:
     other: int
     seconds: float
     survivors: list[str]
+    equivalent: list[tuple[str, str]] = field(default_factory=list)  # (mutant, reason)
 
     @property
     def total(self) -> int:
-        return self.killed + self.survived + self.no_tests + self.timeout + self.other
+        return (
+            self.killed
+            + self.survived
+            + self.no_tests
+            + self.timeout
+            + self.other
+            + len(self.equivalent)
+        )
 
     @property
     def rate(self) -> float:
-        # A timeout is a kill (the mutant made the tests hang); "no tests" is a survivor.
-        checked = self.total - self.other
+        # A timeout is a kill (the mutant made the tests hang); "no tests" is a survivor;
+        # an equivalent mutant changes no behaviour, so it counts neither way.
+        checked = self.total - self.other - len(self.equivalent)
         return (self.killed + self.timeout) / checked if checked else 0.0
 
 
@@ -132,6 +374,7 @@ def run_module(name: str, module: str, tests: list[str]) -> Outcome:
     with log.open("w") as out:
         subprocess.run(command, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
     outcome = collect(name, work / "mutants" / "flowstone_host" / f"{module}.meta")
+    judge(outcome, work)
     outcome.seconds = time.monotonic() - started
     print(line(outcome), flush=True)
     if outcome.total == 0:
@@ -178,27 +421,80 @@ def collect(name: str, meta: Path) -> Outcome:
     return Outcome(name, **count, seconds=0.0, survivors=survivors)
 
 
+def judge(outcome: Outcome, work: Path) -> None:
+    """Move the survivors that :data:`EQUIVALENT` describes to ``outcome.equivalent``."""
+    entries = EQUIVALENT.get(outcome.module, [])
+    if not entries:
+        return
+    kept = []
+    for key in outcome.survivors:
+        function, before, after = _diff(key, work)
+        reason = next(
+            (
+                why
+                for why, f, b, afters in entries
+                if (f, b) == (function, before) and after in afters
+            ),
+            None,
+        )
+        if reason is None:
+            kept.append(key)
+        else:
+            outcome.equivalent.append((key, reason))
+            outcome.survived -= 1
+    outcome.survivors = kept
+
+
+def _diff(key: str, work: Path) -> tuple[str, str, str]:
+    """Return a mutant's function and its lines before and after, as EQUIVALENT holds them."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "mutmut", "show", key], cwd=work, capture_output=True, text=True
+    ).stdout.splitlines()
+    before = [s[1:].strip() for s in shown if s.startswith("-") and not s.startswith("---")]
+    after = [s[1:].strip() for s in shown if s.startswith("+") and not s.startswith("+++")]
+    function = key.rsplit(".", 1)[-1].split("__mutmut_")[0]
+    function = function.split("ǁ")[-1] if "ǁ" in function else function.removeprefix("x_")
+    return function, "\n".join(before), "\n".join(after)
+
+
 def line(o: Outcome) -> str:
     return (
         f"{o.module}: {o.rate:.1%} killed ({o.killed} killed, {o.timeout} timed out, "
-        f"{o.survived} survived, {o.no_tests} without tests, {o.other} not checked; "
+        f"{o.survived} survived, {o.no_tests} without tests, {len(o.equivalent)} equivalent, "
+        f"{o.other} not checked; "
         f"{o.seconds:.0f} s)"
     )
 
 
 def summary(outcomes: list[Outcome]) -> str:
     rows = [
-        "| module | mutants | killed | timed out | survived | no tests | kill rate |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | killed | timed out | survived | no tests | equivalent | kill rate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for o in outcomes:
         module = MODULES[o.module][0]
         rows.append(
             f"| `{module}` | {o.total} | {o.killed} | {o.timeout} | {o.survived} | "
-            f"{o.no_tests} | {o.rate:.1%} |"
+            f"{o.no_tests} | {len(o.equivalent)} | {o.rate:.1%} |"
         )
     survivors = [f"- `{key}`" for o in outcomes for key in o.survivors]
-    return "\n".join([*rows, "", "Survivors:", "", *(survivors or ["- none"])]) + "\n"
+    equivalent = [f"- `{key}`: {why}" for o in outcomes for key, why in o.equivalent]
+    return (
+        "\n".join(
+            [
+                *rows,
+                "",
+                "Survivors:",
+                "",
+                *(survivors or ["- none"]),
+                "",
+                "Equivalent (not counted; reasons in tests/mutate.py):",
+                "",
+                *(equivalent or ["- none"]),
+            ]
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":
