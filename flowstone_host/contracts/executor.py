@@ -101,10 +101,16 @@ class Executor(Plugin):
         raise NotSupported(f"{type(self).__name__} runs callables, not queued jobs.")
 
     def serve(
-        self, handler: JobHandler, *, concurrency: int, queues: Sequence[str] | None = None
+        self,
+        handler: JobHandler,
+        *,
+        concurrency: int,
+        queues: Sequence[str] | None = None,
+        grace_s: float = 30.0,
     ) -> None:
         """Run queued jobs with ``handler``, ``concurrency`` at a time, until SIGTERM or
-        SIGINT; jobs in hand then finish or go back to the queue.
+        SIGINT; jobs in hand then get up to ``grace_s`` to finish, then go back to the
+        queue.
 
         Raises:
             NotSupported: the executor is not remote.

@@ -4,9 +4,12 @@ A worker is a host without the admin API: it loads the same manifests (and reloa
 on change or SIGHUP, like the daemon), then serves the queue of one remote executor
 declaration (``--executor``, default ``default``) with ``--concurrency`` jobs at a time.
 Each job runs on a leased snapshot, so a reload never swaps a plugin under a running job.
-SIGTERM or SIGINT stops taking jobs; jobs in hand get ``shutdown.grace_s`` to finish,
-then go back to the queue (their finished items kept), and the process exits 0. Any
-number of workers, on any number of machines, may serve one queue.
+SIGTERM or SIGINT stops taking jobs; jobs in hand get ``shutdown.grace_s`` to finish
+(at most half the executor's ``stall_timeout_s``), then stop between two items and go back
+to the queue (their finished items recorded), and the process exits 0; a second signal
+exits at once with status 1. A lost database connection does not end the worker: it logs
+the error and serves again, backing off. Any number of workers, on any number of
+machines, may serve one queue.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class Worker:
         self.runner = JobRunner(config.callables, RunRecords.in_state_dir(config.state_dir))
         self._reload = threading.Event()
         self._stopping = threading.Event()
+        self._serving = False
         self.watcher = ManifestWatcher.for_config(config, self._on_change)
         self.host.watch_with(self.watcher)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -75,19 +79,11 @@ class Worker:
             report = self.host.start()
             if report.outcome in ("partial", "error"):
                 log.warning("%s", report.summary())
-            executor = self._executor()
             signal.signal(signal.SIGHUP, self._on_hup)
+            signal.signal(signal.SIGTERM, self._on_stop)
+            signal.signal(signal.SIGINT, self._on_stop)
             reloader.start()
-            log.info(
-                "Worker %s serving queue(s) %s with concurrency %d.",
-                self.name,
-                ", ".join(self.queues or [str(getattr(executor.instance, "queue", "?"))]),
-                self.concurrency,
-                extra={"worker": self.name, "pid": os.getpid()},
-            )
-            executor.instance.serve(
-                self._handle, concurrency=self.concurrency, queues=self.queues or None
-            )
+            self._serve()
         finally:
             self._stopping.set()
             self._reload.set()
@@ -95,6 +91,45 @@ class Worker:
             self.host.stop(grace_s=self.config.shutdown_grace_s)
             log.info("Worker %s stopped.", self.name)
         return 0
+
+    def _serve(self) -> None:
+        """Serve until a stop signal; a lost database connection (or another failure of
+        the queue) is logged and serving starts again, backing off up to 30 s."""
+        backoff = 1.0
+        while not self._stopping.is_set():
+            executor = self._executor()  # the current one: a reload may have replaced it
+            log.info(
+                "Worker %s serving queue(s) %s with concurrency %d.",
+                self.name,
+                ", ".join(self.queues or [str(getattr(executor.instance, "queue", "?"))]),
+                self.concurrency,
+                extra={"worker": self.name, "pid": os.getpid()},
+            )
+            self._serving = True
+            try:
+                executor.instance.serve(
+                    self._handle,
+                    concurrency=self.concurrency,
+                    queues=self.queues or None,
+                    grace_s=self.config.shutdown_grace_s,
+                )
+                return  # a stop signal
+            except Exception:
+                log.exception("Serving the queue failed; starting again in %g s.", backoff)
+            finally:
+                self._serving = False
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM or SIGINT outside the queue's own handling: between two attempts to
+        serve, stop; while serving (the queue took the first signal), exit at once."""
+        if self._serving:
+            os.write(2, b"Second stop signal: exiting at once.\n")
+            os._exit(1)
+        log.info("%s: stopping.", signal.Signals(signum).name)
+        self._stopping.set()
 
     def _executor(self) -> Entry:
         entry = self.host.snapshot().executors.resolve(self.executor_name)

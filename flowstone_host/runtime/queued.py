@@ -1,12 +1,15 @@
 """A scatter's pass on a remote executor: chunks as queued jobs, outcomes from workers.
 
-What differs from :class:`~.dispatch.Dispatch` (the local pass): each dispatch queues its
-chunks in one batch as :class:`~flowstone_host.contracts.Job` references, at most
+What differs from :class:`~.dispatch.Dispatch` (the local pass): a chunk is
+:data:`JOB_ITEMS` items (or a reader batch, if smaller); each dispatch queues its chunks in
+one batch as :class:`~flowstone_host.contracts.Job` references, at most
 ``max_concurrency`` of them queued or running at once (so the limit holds across every
 worker, and a long scatter never sits in the queue whole); a worker records its chunk's
 outcomes in the coordinator itself, so the counts come from the barrier; a job that failed
-for good (every attempt spent) fails the chunk's items that no worker recorded; and the
-step notes how many items are queued, running (on which worker), done and failed.
+for good (every attempt spent: an item that kills its worker, say) is queued again as one
+job per call of its items that no worker recorded, so that only the culprit fails, once,
+and its chunk-mates run; and the step notes how many items are queued, running (on which
+worker), done and failed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from ..partitions import partition_key
 from .dispatch import RECORD_INTERVAL_S, Dispatch
 from .items import Chunk, encode_chunk
 
-__all__ = ["QueuedDispatch"]
+__all__ = ["JOB_ITEMS", "QueuedDispatch"]
+
+#: Items per job (fewer at the end of a reader batch).
+JOB_ITEMS = 64
 
 
 class QueuedDispatch(Dispatch):
@@ -31,6 +37,12 @@ class QueuedDispatch(Dispatch):
 
     refreshed_at = 0.0
     queue_noted: dict[str, Any] | None = None
+
+    def _chunk_size(self) -> int:
+        """A job's items: :data:`JOB_ITEMS` (whole calls), whatever ``max_concurrency``
+        is: a queued job costs milliseconds, so it should carry enough work."""
+        per_call = self.spec.items_per_call
+        return -(-JOB_ITEMS // per_call) * per_call
 
     def _dispatch(self, todo: list[tuple[int, Chunk]]) -> None:
         where = (self.run.run_id, self.asset.name, partition_key(self.partition), self.barrier)
@@ -46,8 +58,14 @@ class QueuedDispatch(Dispatch):
         keys = [key for key, _ in chunk]
         finished = set(call(self.coordinator, "finished_keys", self.barrier, keys))
         self.batches[seq].remaining -= len(finished)
+        unfinished = [(key, item) for key, item in chunk if key not in finished]
+        per_call = self.spec.items_per_call
+        if len(unfinished) > per_call:  # find the culprit: its chunk-mates go on alone
+            calls = [unfinished[i : i + per_call] for i in range(0, len(unfinished), per_call)]
+            self.ready.extendleft((seq, part) for part in reversed(calls))
+            return
         lost = normalize(error).to_dict()
-        self._buffer(seq, ({}, {key: lost for key in keys if key not in finished}))
+        self._buffer(seq, ({}, {key: lost for key, _ in unfinished}))
 
     def _waited(self) -> None:
         self._refresh()

@@ -8,9 +8,11 @@ fan-in, exactly once, whichever worker and however many attempts ran an item.
 
 - **Scatter chunk**: nothing runs once the barrier is no longer pending (stopped at the
   threshold, cancelled, or complete); keys that already have an outcome (an earlier
-  attempt recorded them before it died) are skipped; the rest run in slices of
-  :data:`SLICE` items, and a worker told to stop records what finished and gives the job
-  back (:class:`Released`) after the current slice.
+  attempt recorded them before it died) are skipped; the rest run one call at a time
+  (``items_per_call`` items), their outcomes recorded in one call when the chunk ends (a
+  worker killed mid-chunk loses them: the next attempt runs the chunk's items again). A
+  worker told to stop records what finished and gives the job back (:class:`Released`)
+  after the current call.
 - **Branch**: skipped once the branch has an outcome; otherwise its inputs are loaded
   through the IO managers, it runs, and its result or error is recorded.
 """
@@ -31,10 +33,7 @@ from .items import decode_chunk, run_chunk
 from .records import RunRecords
 from .steps import Run
 
-__all__ = ["SLICE", "JobRunner", "Released"]
-
-#: Items run between two looks at whether the worker is stopping.
-SLICE = 16
+__all__ = ["JobRunner", "Released"]
 
 
 class Released(Unavailable):
@@ -90,11 +89,12 @@ def _scatter_chunk(
     completed: dict[str, Any] = {}
     failed: dict[str, Any] = {}
     released = False
-    for first in range(0, len(todo), SLICE):
+    step = spec.items_per_call
+    for first in range(0, len(todo), step):
         if stopping():
             released = True
             break
-        done, bad = run_chunk(function, ctx, todo[first : first + SLICE], "", spec.items_per_call)
+        done, bad = run_chunk(function, ctx, todo[first : first + step], "", step)
         completed.update(done)
         failed.update(bad)
     if completed or failed:

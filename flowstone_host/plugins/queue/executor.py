@@ -108,12 +108,23 @@ class QueueExecutor(Executor):
         return list(futures)
 
     def serve(
-        self, handler: JobHandler, *, concurrency: int, queues: Sequence[str] | None = None
+        self,
+        handler: JobHandler,
+        *,
+        concurrency: int,
+        queues: Sequence[str] | None = None,
+        grace_s: float = 30.0,
     ) -> None:
+        """Run jobs until SIGTERM or SIGINT. Jobs in hand then get ``grace_s`` to end, but
+        never more than half of ``stall_timeout_s`` (the heartbeat stops while they are
+        waited for: past the stall timeout another worker would take them); a job still
+        running is then told to stop, records the items it finished and goes back to the
+        queue (one of its attempts used)."""
         procrastinate = require("procrastinate")
-        app = procrastinate.App(
-            connector=procrastinate.PsycopgConnector(conninfo=self.dsn, min_size=1)
-        )
+        connector = procrastinate.PsycopgConnector(
+            conninfo=self.dsn, min_size=1, max_size=concurrency + 2
+        )  # a connection per job in hand, one to fetch, one for the heartbeat
+        app = procrastinate.App(connector=connector)
         retries = self.max_attempts - 1
 
         announced: list[int] = []
@@ -132,6 +143,7 @@ class QueueExecutor(Executor):
             concurrency=concurrency,
             update_heartbeat_interval=max(0.1, self.stall_timeout_s / 4),
             stalled_worker_timeout=self.stall_timeout_s,
+            shutdown_graceful_timeout=min(grace_s, self.stall_timeout_s / 2),
             delete_jobs="successful",
         )
 

@@ -136,7 +136,7 @@ def test_an_item_that_kills_its_worker_is_tried_max_attempts_times_then_fails_on
     cluster: Cluster,
 ) -> None:
     executor = {"max_attempts": 2, "stall_timeout_s": 1, "poll_interval_s": 0.02}
-    spec = {"batch_size": 4, "max_concurrency": 4, "tolerated_failures": {"count": 1}}
+    spec = {"batch_size": 1, "max_concurrency": 4, "tolerated_failures": {"count": 1}}
     cluster.write([_scatter("poisoned", "twelve", "square_or_crash", **spec)], executor)
     for _ in range(3):
         cluster.worker(concurrency=1)
@@ -184,9 +184,30 @@ def test_branches_spread_over_workers_and_join_once(cluster: Cluster) -> None:
     assert sum(len(keys) for keys in cluster.calls("joins").values()) == 1
 
 
-def test_sigterm_lets_the_job_in_hand_finish_and_exits_0(cluster: Cluster) -> None:
-    spec = {"batch_size": 16, "max_concurrency": 4}  # chunks of 4 items, a second each
-    cluster.write([_scatter("slowly", "twelve", "slow", **spec)])
+def test_a_job_that_fails_for_good_is_split_so_that_only_its_culprit_fails(
+    cluster: Cluster,
+) -> None:
+    executor = {"max_attempts": 2, "stall_timeout_s": 2, "poll_interval_s": 0.02}
+    spec = {"batch_size": 4, "max_concurrency": 4, "tolerated_failures": {"count": 1}}
+    cluster.write([_scatter("split", "twelve", "square_or_exit", **spec)], executor)
+    cluster.worker(concurrency=2)
+    cluster.wait_serving()
+    host = _host(cluster)
+    try:
+        result = materialize(host, ["split"])
+        gathered = _stored(host, "split")
+    finally:
+        host.stop(grace_s=0)
+    assert result.ok, result.error
+    assert sorted(gathered) == [f"n{i:05d}" for i in range(12) if i != 5]  # 4, 6, 7 ran
+    assert _barrier(cluster.dsn) == (11, 1, 12)
+
+
+def test_sigterm_gives_the_job_in_hand_back_with_its_finished_items_and_exits_0(
+    cluster: Cluster,
+) -> None:
+    # One job of 12 items of a quarter second; the grace is half the stall timeout (1 s).
+    cluster.write([_scatter("slowly", "twelve", "slow", batch_size=16, max_concurrency=4)])
     first = cluster.worker(concurrency=1)
     cluster.wait_serving()
     host = _host(cluster)
@@ -200,8 +221,6 @@ def test_sigterm_lets_the_job_in_hand_finish_and_exits_0(cluster: Cluster) -> No
             time.sleep(0.02)
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=20) == 0
-        finished = len(cluster.calls()[first.pid])
-        assert finished == 4  # the chunk in hand ran to its end, no further
         cluster.worker(concurrency=2)  # the rest waits in the queue for another worker
         runner.join(timeout=60)
         gathered = _stored(host, "slowly")
@@ -211,7 +230,12 @@ def test_sigterm_lets_the_job_in_hand_finish_and_exits_0(cluster: Cluster) -> No
     assert outcome["r"].ok, outcome["r"].error
     assert sorted(gathered) == [f"n{i:05d}" for i in range(12)]
     assert _barrier(cluster.dsn) == (12, 0, 12)
-    assert "stopped" in cluster.log(0).lower()
+    calls = cluster.calls()
+    released = calls[first.pid]
+    assert 0 < len(released) < 12  # it stopped between items, before the job's end
+    assert {key for key, value in gathered.items() if value["pid"] == first.pid} == set(released)
+    assert sum(len(keys) for keys in calls.values()) == 12  # no item ran twice
+    assert "Worker" in cluster.log(0) and "stopped" in cluster.log(0)
 
 
 def test_a_worker_picks_up_an_asset_dropped_in_while_it_runs(cluster: Cluster) -> None:

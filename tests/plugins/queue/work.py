@@ -78,3 +78,11 @@ def slow(ctx: Any, item: Mapping[str, Any]) -> dict[str, int]:
     _trace("calls", ctx.key)
     time.sleep(0.25)
     return {"square": item["n"] ** 2, "pid": os.getpid()}
+
+
+def square_or_exit(ctx: Any, item: Mapping[str, Any]) -> dict[str, int]:
+    """Fails the whole job (not only its item) at item 5, every time: SystemExit is no
+    item failure the runtime records, so the job fails and its attempts run out."""
+    if item["n"] == 5:
+        raise SystemExit(5)
+    return {"square": item["n"] ** 2, "pid": os.getpid()}
