@@ -81,6 +81,20 @@ _NO_FAILURES_EXCEEDED = (
 EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
     "partitions": [
         (
+            "without the type, every value takes the uncached path, to the same key",
+            "partition_key",
+            "kind = type(partition)",
+            ("kind = None",),
+        ),
+        (
+            "the type name keeps equal values of different types apart in the cache, and no "
+            "two cached scalar types have equal values (bool never reaches the cache; a date "
+            "never equals a datetime)",
+            "partition_key",
+            "return _scalar_key(kind.__name__, partition)",
+            ("return _scalar_key(None, partition)",),
+        ),
+        (
             "an odd number of items is refused on the line above: the halves always match",
             "_decode_mapping",
             "return dict(zip(items[::2], items[1::2], strict=True)), i",
@@ -111,6 +125,12 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
         ),
     ],
     "config": [
+        (
+            "None is as false as False",
+            "secret_keys",
+            'return _marked_keys(schema, "secret", path, dicts_only=False)',
+            ('return _marked_keys(schema, "secret", path, dicts_only=None)',),
+        ),
         (
             "a key ending in _key also holds the word 'key', which the word rule finds",
             "is_secret_key",

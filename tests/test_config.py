@@ -199,6 +199,7 @@ def test_passwords_inside_urls_and_dsns_are_redacted_in_any_text() -> None:
 def test_the_password_inside_a_url_or_dsn_is_found_to_scrub_it() -> None:
     assert password_in("postgresql://app:hunter2@db/x") == "hunter2"
     assert password_in("host=db password='hunter 2'") == "hunter 2"
+    assert password_in("host=db password='XsecretX'") == "XsecretX"  # only quotes go
     assert password_in("postgresql://app:@db/x password=p") == "p"  # empty URL password
     assert password_in("postgresql://app@db/x") is None
     assert password_in("nothing") is None

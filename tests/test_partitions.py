@@ -233,11 +233,15 @@ def local_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """Run the test with the process's local time zone set to each of these in turn."""
     import time
 
+    from flowstone_host import partitions
+
     monkeypatch.setenv("TZ", request.param)
     time.tzset()
+    partitions._scalar_key.cache_clear()  # keys are cached by value: compute them in this zone
     yield request.param
     monkeypatch.undo()
     time.tzset()
+    partitions._scalar_key.cache_clear()
 
 
 def test_aware_datetimes_are_keyed_in_utc_whatever_the_local_zone(local_zone: str) -> None:
