@@ -124,6 +124,23 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
             ('out.extend(f"~{byte:02X}" for byte in char.encode("UTF-8", "surrogatepass"))',),
         ),
     ],
+    "registry": [
+        (
+            "a plugin's config defaults to {} for None",
+            "fallback_entry",
+            "return Entry(kind, DEFAULT, plugin({}), plugin=info.fallback)",
+            ("return Entry(kind, DEFAULT, plugin(None), plugin=info.fallback)",),
+        ),
+        (
+            "only the first close match is shown",
+            "_not_found",
+            "hint = difflib.get_close_matches(str(name), declared, n=1)",
+            (
+                "hint = difflib.get_close_matches(str(name), declared, n=2)",
+                "hint = difflib.get_close_matches(str(name), declared, )",
+            ),
+        ),
+    ],
     "config": [
         (
             "None is as false as False",

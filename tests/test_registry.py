@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowstone_host import Conflict, NotFound
+from flowstone_host.kinds import KINDS, PLUGIN_KINDS
 from flowstone_host.manifest.model import Asset
 from flowstone_host.plugins.local_executor import LocalExecutor
 from flowstone_host.plugins.memory_coordinators import MemoryScatterCoordinator
@@ -178,3 +179,13 @@ def test_a_new_snapshot_builds_fresh_fallbacks_unless_given_the_previous_one() -
         assert kept.registry(kind).fallback is first.registry(kind).fallback
         assert fresh.registry(kind).fallback is not first.registry(kind).fallback
     assert kept.assets == AssetGraph() and kept.generation == 0
+
+
+def test_a_snapshot_lists_one_fallback_per_kind_that_has_one() -> None:
+    snapshot = Snapshot.build([])
+    fallbacks = list(snapshot.fallbacks())
+    assert [(e.kind, e.plugin) for e in fallbacks] == [
+        (kind, KINDS[kind].fallback) for kind in PLUGIN_KINDS if KINDS[kind].fallback
+    ]
+    assert len(fallbacks) == 5 and all(e.name == "default" for e in fallbacks)
+    assert all(e is snapshot.registry(e.kind).fallback for e in fallbacks)
