@@ -563,3 +563,53 @@ def test_an_unhealthy_dependent_of_a_renewed_resource_replaces_the_old_one() -> 
     assert app.entry is not None and app.entry is not old_app and app.state == "unhealthy"
     assert old_app in done.retired and done.retired.count(old_app) == 1
     assert ("app", "replaced", "sick", False) in _changes(done)
+
+
+class _SecretLoader(_Loader):
+    """A loader whose plugins mark ``config.<name>_pin`` secret."""
+
+    def secret_paths(self, declaration: Declaration) -> frozenset[tuple[str | int, ...]]:
+        return frozenset({("config", f"{declaration.name}_pin")})
+
+
+def test_every_state_carries_the_secret_paths_its_plugin_marks() -> None:
+    done = _run([_resource("db"), _resource("down")], loader=_SecretLoader("down"))
+    assert done.states["Resource", "db"].secrets == {("config", "db_pin")}
+    assert done.states["Resource", "down"].secrets == {("config", "down_pin")}
+    old = _run([_resource("db")], loader=_SecretLoader())
+    kept = _run(  # a new version comes up unhealthy: the previous one is kept, secrets too
+        [_resource("db", label="v2")],
+        live=dict(old.states),
+        loader=_SecretLoader(),
+        health=_Health("db"),
+    )
+    state = kept.states["Resource", "db"]
+    assert (state.state, state.secrets) == ("failed", {("config", "db_pin")})
+    assert state.entry is old.states["Resource", "db"].entry
+
+
+def test_a_declaration_whose_plugin_cannot_be_had_asks_for_no_secret_paths() -> None:
+    class Strict(_SecretLoader):
+        def secret_paths(self, declaration: Declaration) -> frozenset[tuple[str | int, ...]]:
+            assert declaration.name != "ghost", "asked the schema of a plugin it cannot read"
+            return super().secret_paths(declaration)
+
+    ghost = _resource("ghost")
+    desired = ManifestSet(
+        {("Resource", "db"): _resource("db")},
+        {},
+        unloadable={("Resource", "ghost"): (ghost, "no such plugin")},
+    )
+    transaction = Transaction(Strict("ghost"), {}, desired, _Health(), retry=False)  # type: ignore[arg-type]
+    transaction.run()
+    assert transaction.states["Resource", "db"].secrets == {("config", "db_pin")}
+
+
+def test_changes_keep_the_declarations_order_whatever_settles_first() -> None:
+    # 'a' loads and waits for its health check; 'b' fails at once: 'a' is still listed first.
+    done = _run([_resource("a"), _resource("b"), _resource("c")], loader=_Loader("b"))
+    assert [(c.name, c.action) for c in done.changes] == [
+        ("a", "added"),
+        ("b", "failed"),
+        ("c", "added"),
+    ]
