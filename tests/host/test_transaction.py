@@ -613,3 +613,22 @@ def test_changes_keep_the_declarations_order_whatever_settles_first() -> None:
         ("b", "failed"),
         ("c", "added"),
     ]
+
+
+def test_a_declaration_waiting_for_its_health_check_shows_as_being_checked() -> None:
+    seen: dict[str, DeclarationState] = {}
+
+    class Watching(_Health):
+        def check(self, entry: Entry) -> Health:
+            if entry.name == "a":  # 'b' has loaded too, and waits for its own check
+                seen["b"] = transaction.states["Resource", "b"]
+            return super().check(entry)
+
+    b = _resource("b")
+    desired = ManifestSet({("Resource", "a"): _resource("a"), ("Resource", "b"): b}, {})
+    transaction = Transaction(_Loader(), {}, desired, Watching(), retry=False)  # type: ignore[arg-type]
+    transaction.run()
+    waiting = seen["b"]
+    assert (waiting.model, waiting.entry) == (b, None)
+    assert (waiting.state, waiting.reason) == ("failed", "being checked")
+    assert transaction.states["Resource", "b"].state == "active"
