@@ -124,6 +124,35 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
             ('out.extend(f"~{byte:02X}" for byte in char.encode("UTF-8", "surrogatepass"))',),
         ),
     ],
+    "transaction": [
+        (
+            "kept defaults to False",
+            "_asset",
+            'self.changes.append(Change(*key, "failed", missing, kept=False))',
+            ('self.changes.append(Change(*key, "failed", missing, ))',),
+        ),
+        (
+            "kept defaults to False",
+            "_drop_orphans",
+            'self.changes.append(Change(Kind.ASSET, orphan.name, "failed", reason, kept=False))',
+            ('self.changes.append(Change(Kind.ASSET, orphan.name, "failed", reason, ))',),
+        ),
+        (
+            "the default is never used: the declarations come first (run()), and each change "
+            "they make is of a declaration in the order",
+            "_declarations",
+            "self.changes.sort(key=lambda change: position.get((change.kind, change.name), -1))",
+            (
+                "self.changes.sort(key=lambda change: position.get((change.kind, change.name), "
+                "None))",
+                "self.changes.sort(key=lambda change: position.get((change.kind, change.name), ))",
+                "self.changes.sort(key=lambda change: position.get((change.kind, change.name), "
+                "+1))",
+                "self.changes.sort(key=lambda change: position.get((change.kind, change.name), "
+                "-2))",
+            ),
+        ),
+    ],
     "registry": [
         (
             "a plugin's config defaults to {} for None",
