@@ -29,7 +29,9 @@ CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 @pytest.fixture(scope="module")
 def schema_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     host = HostConfig.defaults()
-    sandbox = dataclasses.replace(host.sandbox, import_timeout_s=3)
+    # Each plugin is probed in a spawned child: at 3 s a loaded machine sometimes cut the
+    # example plugin's probe off, leaving its config unchecked (and the test failing).
+    sandbox = dataclasses.replace(host.sandbox, import_timeout_s=30)
     schema = installed_schema(InstalledPlugins(PluginLoader(sandbox, ProbeCache())))
     path = tmp_path_factory.mktemp("schema") / "installed.schema.json"
     path.write_text(json.dumps(schema))
