@@ -125,7 +125,7 @@ class Daemon:
         self._signals += 1
         if self._signals > 1:
             os.write(2, b"Second stop signal: exiting at once.\n")
-            kill_all()  # plugin and probe children lead their own sessions
+            kill_all()  # plugin and probe children lead their own process groups
             os._exit(1)
         log.info("%s: stopping.", signal.Signals(signum).name)
         grace = self.config.shutdown_grace_s

@@ -62,7 +62,6 @@ class Worker:
         self.runner = JobRunner(config.callables, RunRecords.in_state_dir(config.state_dir))
         self._reload = threading.Event()
         self._stopping = threading.Event()
-        self._serving = False
         self.watcher = ManifestWatcher.for_config(config, self._on_change)
         self.host.watch_with(self.watcher)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -79,9 +78,7 @@ class Worker:
             report = self.host.start()
             if report.outcome in ("partial", "error"):
                 log.warning("%s", report.summary())
-            signal.signal(signal.SIGHUP, self._on_hup)
-            signal.signal(signal.SIGTERM, self._on_stop)
-            signal.signal(signal.SIGINT, self._on_stop)
+            self._install_signals()
             reloader.start()
             self._serve()
         finally:
@@ -105,7 +102,6 @@ class Worker:
                 self.concurrency,
                 extra={"worker": self.name, "pid": os.getpid()},
             )
-            self._serving = True
             try:
                 executor.instance.serve(
                     self._handle,
@@ -116,18 +112,19 @@ class Worker:
                 return  # a stop signal
             except Exception:
                 log.exception("Serving the queue failed; starting again in %g s.", backoff)
-            finally:
-                self._serving = False
+            self._install_signals()  # serving replaced them
             if self._stopping.wait(backoff):
                 return
             backoff = min(backoff * 2, 30.0)
 
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGHUP, self._on_hup)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM or SIGINT outside the queue's own handling: between two attempts to
-        serve, stop; while serving (the queue took the first signal), exit at once."""
-        if self._serving:
-            os.write(2, b"Second stop signal: exiting at once.\n")
-            os._exit(1)
+        """SIGTERM or SIGINT between two attempts to serve (while serving, the queue
+        executor handles them): stop."""
         log.info("%s: stopping.", signal.Signals(signum).name)
         self._stopping.set()
 

@@ -591,7 +591,7 @@ def test_a_second_sigterm_exits_at_once(ws: Workspace, start: Start) -> None:
         assert daemon.process.wait(WAIT_S) == 1
         assert time.monotonic() - second < 1.0
         assert "Second stop signal: exiting at once." in ws.log()
-        # The probe leads its own session, yet exiting at once takes it down too.
+        # The probe leads its own process group, yet exiting at once takes it down too.
         wait_until(lambda: not any(_alive(pid) for pid in probes), "the probe to be killed")
     finally:
         for pid in probes:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, ClassVar, TypeVar
 
 from ...contracts.executor import Executor, Job, JobFuture, JobHandler
 from ...contracts.types import Health
-from ...errors import Conflict, NotSupported, ValidationError
+from ...errors import Conflict, NotSupported, Unavailable, ValidationError
 from .._extras import require
 from ._tracker import QueuedFuture, Tracker
 
@@ -138,14 +141,17 @@ class QueueExecutor(Executor):
 
         app.task(name=TASK, pass_context=True, retry=retries or False, queue=self.queue)(run)
 
-        app.run_worker(
-            queues=list(queues or [self.queue]),
-            concurrency=concurrency,
-            update_heartbeat_interval=max(0.1, self.stall_timeout_s / 4),
-            stalled_worker_timeout=self.stall_timeout_s,
-            shutdown_graceful_timeout=min(grace_s, self.stall_timeout_s / 2),
-            delete_jobs="successful",
-        )
+        options = {
+            "queues": list(queues or [self.queue]),
+            "concurrency": concurrency,
+            "update_heartbeat_interval": max(0.1, self.stall_timeout_s / 4),
+            "stalled_worker_timeout": self.stall_timeout_s,
+            "shutdown_graceful_timeout": min(grace_s, self.stall_timeout_s / 2),
+            "delete_jobs": "successful",
+            "install_signal_handlers": False,
+        }
+        if not asyncio.run(_work_until_signalled(app, options)):
+            raise Unavailable("The queue worker stopped without a stop signal; see the log.")
 
     def health_check(self) -> Health | None:
         try:
@@ -159,6 +165,41 @@ class QueueExecutor(Executor):
         self._closed = True
         self._tracker.close()
         self._app.close()
+
+
+async def _work_until_signalled(app: Any, options: dict[str, Any]) -> bool:
+    """Run a procrastinate worker until SIGTERM or SIGINT (then stop it gracefully and
+    return true) or until it stops on its own (a side task failed: return false). A second
+    signal exits the process at once with status 1."""
+    async with app.open_async():
+        return await _run(app, options)
+
+
+async def _run(app: Any, options: dict[str, Any]) -> bool:
+    loop = asyncio.get_running_loop()
+    worker = asyncio.ensure_future(app.run_worker_async(**options))
+    signalled = False
+
+    def stop() -> None:
+        nonlocal signalled
+        if signalled:
+            os.write(2, b"Second stop signal: exiting at once.\n")
+            os._exit(1)
+        signalled = True
+        log.info("Stop signal: finishing or giving back the jobs in hand.")
+        worker.cancel()  # procrastinate then stops gracefully, within its timeout
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+    try:
+        await worker
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return signalled
 
 
 def job_from(arguments: dict[str, Any]) -> Job:

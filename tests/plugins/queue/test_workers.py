@@ -257,3 +257,26 @@ def test_a_worker_picks_up_an_asset_dropped_in_while_it_runs(cluster: Cluster) -
     assert result.ok, result.error
     assert len(gathered) == 12
     assert "is queue worker" in cluster.log(0)
+
+
+def test_a_worker_whose_database_connections_are_cut_serves_again(cluster: Cluster) -> None:
+    cluster.write([_scatter("after", "twelve", "square")])
+    worker = cluster.worker(concurrency=1)
+    cluster.wait_serving()
+    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        cut = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert cut is not None and cut[0] > 0
+    deadline = time.monotonic() + 60
+    while cluster.log(0).count("serving queue") < 2:  # it logged the failure and went on
+        assert worker.poll() is None and time.monotonic() < deadline, cluster.log(0)
+        time.sleep(0.05)
+    assert "starting again" in cluster.log(0)
+    host = _host(cluster)
+    try:
+        result = materialize(host, ["after"])
+    finally:
+        host.stop(grace_s=0)
+    assert result.ok, result.error
