@@ -8,9 +8,8 @@ procrastinate's own throughput on the same database, in the same run.
   deferred with procrastinate directly (``batch_defer``, batches of 1,000) and run by as
   many bare procrastinate worker subprocesses with the same concurrency, task options and
   ``delete_jobs``, timed until the last job is gone. Target: items/s within 1.5x of the
-  no-op jobs/s (ratio ``>= 0.67x``). A second figure runs one item per job (the chunk
-  size the runtime picks when ``batch_size`` equals ``max_concurrency``), so the ratio is
-  job for job.
+  no-op jobs/s (ratio ``>= 0.67x``). A second figure runs one item per job (a job holds
+  at most a reader batch: ``batch_size: 1``), so the ratio is job for job.
 - Coordinator round trip: what a worker's job adds to its items besides the item function
   (``status``, ``finished_keys`` of the chunk, ``record_outcomes`` of the chunk, on the
   PostgreSQL scatter coordinator), per item for a chunk of :data:`CHUNK`, against what
@@ -224,7 +223,7 @@ spec:
   scatter:
     reader: custom
     reader_config: {{function: "bench.bench_queue:numbers", count: {one_item_jobs}}}
-    batch_size: {max_concurrency}
+    batch_size: 1
     max_concurrency: {max_concurrency}
     item: "bench.bench_queue:trivial"
 """
