@@ -60,7 +60,9 @@ BASE_ENVIRONMENT: Mapping[str, str] = {
 # A thread blocks on the host's lifeline pipe: at its end of file the host is gone (even
 # after kill -9), and the child exits instead of living on as an orphan. In a cgroup of
 # its own (argv[3] is the folder of the host's cgroup), it kills the whole cgroup on its
-# way out: what it started goes too, setsid or not.
+# way out: what it started goes too, setsid or not. The host's death also closes the
+# channel, and the main thread may exit first: it kills the cgroup too when the lifeline
+# has ended.
 _BOOTSTRAP = """\
 import importlib, json, os, sys, threading
 fd = int(sys.argv[1])
@@ -91,7 +93,12 @@ def read(n):
 init = json.loads(read(int.from_bytes(read(4), "big")))
 sys.path[:] = init["sys_path"]
 module, _, function = init["entry"].partition(":")
-getattr(importlib.import_module(module), function)(fd, init)
+try:
+    getattr(importlib.import_module(module), function)(fd, init)
+finally:  # the channel closed: if because the host died, the lifeline thread may lose
+    import select  # the race to this exit, so kill the cgroup here too
+    if select.select([lifeline], [], [], 0.02)[0]:
+        kill_cgroup(sys.argv[3])
 """
 
 
