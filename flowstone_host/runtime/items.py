@@ -19,7 +19,15 @@ from ..telemetry import listening, span
 from .context import RunContext
 from .spans import SCATTER_ITEM, metadata
 
-__all__ = ["Chunk", "Outcomes", "decode_chunk", "encode_chunk", "run_calls", "run_chunk"]
+__all__ = [
+    "MAX_CHUNK_TEXT",
+    "Chunk",
+    "Outcomes",
+    "decode_chunk",
+    "encode_chunk",
+    "run_calls",
+    "run_chunk",
+]
 
 #: Tokens of scatters being stopped: threads of this process stop between items.
 STOPPED: set[str] = set()
@@ -27,18 +35,35 @@ STOPPED: set[str] = set()
 Chunk = list[tuple[str, Any]]
 Outcomes = tuple[dict[str, Any], dict[str, Any]]
 
+#: Largest encoded chunk a job may carry (its items travel in a queue row).
+MAX_CHUNK_TEXT = 16 << 20
+
 
 def encode_chunk(chunk: Chunk) -> str:
-    """Return ``chunk`` as text a job can carry (JSON-safe)."""
-    return base64.b64encode(codec.encode([[key, item] for key, item in chunk])).decode("ascii")
+    """Return ``chunk`` as text a job can carry (JSON-safe).
+
+    Raises:
+        ValidationError: the text would be over :data:`MAX_CHUNK_TEXT`.
+    """
+    text = base64.b64encode(codec.encode([[key, item] for key, item in chunk])).decode("ascii")
+    if len(text) > MAX_CHUNK_TEXT:
+        raise ValidationError(
+            f"A chunk of {len(chunk)} scatter items is {len(text)} bytes encoded, over the "
+            f"{MAX_CHUNK_TEXT} a queued job may carry: let the reader yield references (row "
+            "ids, object keys) and the item function fetch the data."
+        )
+    return text
 
 
 def decode_chunk(text: str) -> Chunk:
     """Return the chunk :func:`encode_chunk` wrote.
 
     Raises:
-        ValidationError: the text is not a chunk (a corrupt or forged job).
+        ValidationError: the text is not a chunk (a corrupt or forged job), or is over
+            :data:`MAX_CHUNK_TEXT`.
     """
+    if len(text) > MAX_CHUNK_TEXT:
+        raise ValidationError(f"A queued job's items are over {MAX_CHUNK_TEXT} bytes.")
     try:
         pairs = codec.decode(base64.b64decode(text, validate=True))
     except Exception as exc:

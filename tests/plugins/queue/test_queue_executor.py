@@ -154,6 +154,19 @@ def test_chunks_round_trip_and_a_corrupt_one_is_refused() -> None:
             decode_chunk(corrupt)
 
 
+def test_a_chunk_too_large_for_a_queue_row_is_refused_both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowstone_host.runtime import items
+
+    text = encode_chunk([("k", "x" * 1000)])
+    monkeypatch.setattr(items, "MAX_CHUNK_TEXT", len(text) - 1)
+    with pytest.raises(FlowStoneError, match="references"):
+        encode_chunk([("k", "x" * 1000)])
+    with pytest.raises(FlowStoneError, match="over"):
+        decode_chunk(text)
+
+
 def test_each_kind_of_executor_refuses_the_other_kind_of_work(executor: QueueExecutor) -> None:
     with pytest.raises(NotSupported):
         executor.submit(print)
