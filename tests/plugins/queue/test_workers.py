@@ -43,6 +43,17 @@ def _host(cluster: Cluster) -> Host:
     return host
 
 
+def _run(cluster: Cluster, name: str) -> tuple[Any, Any]:
+    """Materialize ``name`` through a host on the cluster's config: (result, stored value
+    or None when the run failed)."""
+    host = _host(cluster)
+    try:
+        result = materialize(host, [name])
+        return result, _stored(host, name) if result.ok else None
+    finally:
+        host.stop(grace_s=0)
+
+
 def _stored(host: Host, name: str) -> Any:
     entry = host.snapshot().io_managers.resolve("default")
     return entry.instance.load(name, None)
@@ -114,13 +125,8 @@ def test_a_failing_item_counts_once_and_the_threshold_still_stops_the_run(
     cluster.worker(concurrency=2)
     cluster.worker(concurrency=2)
     cluster.wait_serving()
-    host = _host(cluster)
-    try:
-        lenient = materialize(host, ["lenient"])
-        gathered = _stored(host, "lenient")
-        strict = materialize(host, ["strict"])
-    finally:
-        host.stop(grace_s=0)
+    lenient, gathered = _run(cluster, "lenient")
+    strict, _ = _run(cluster, "strict")
     assert lenient.ok, lenient.error
     assert len(gathered) == 196 and not {"n00000", "n00050", "n00100", "n00150"} & set(gathered)
     assert not strict.ok and strict.error is not None
@@ -143,12 +149,7 @@ def test_an_item_that_kills_its_worker_is_tried_max_attempts_times_then_fails_on
     for _ in range(3):
         cluster.worker(concurrency=1)
     cluster.wait_serving()
-    host = _host(cluster)
-    try:
-        result = materialize(host, ["poisoned"])
-        gathered = _stored(host, "poisoned")
-    finally:
-        host.stop(grace_s=0)
+    result, gathered = _run(cluster, "poisoned")
     assert result.ok, result.error
     assert sorted(gathered) == [f"n{i:05d}" for i in range(12) if i != 5]
     assert _barrier(cluster.dsn) == (11, 1, 12)
@@ -194,12 +195,7 @@ def test_a_job_that_fails_for_good_is_split_so_that_only_its_culprit_fails(
     cluster.write([_scatter("split", "twelve", "square_or_exit", **spec)], executor)
     cluster.worker(concurrency=2)
     cluster.wait_serving()
-    host = _host(cluster)
-    try:
-        result = materialize(host, ["split"])
-        gathered = _stored(host, "split")
-    finally:
-        host.stop(grace_s=0)
+    result, gathered = _run(cluster, "split")
     assert result.ok, result.error
     assert sorted(gathered) == [f"n{i:05d}" for i in range(12) if i != 5]  # 4, 6, 7 ran
     assert _barrier(cluster.dsn) == (11, 1, 12)
@@ -250,12 +246,7 @@ def test_a_worker_picks_up_an_asset_dropped_in_while_it_runs(cluster: Cluster) -
     while "Asset 'late' added" not in cluster.log(0):  # the worker reloaded on its own
         assert time.monotonic() < deadline, cluster.log(0)
         time.sleep(0.05)
-    host = _host(cluster)
-    try:
-        result = materialize(host, ["late"])
-        gathered = _stored(host, "late")
-    finally:
-        host.stop(grace_s=0)
+    result, gathered = _run(cluster, "late")
     assert result.ok, result.error
     assert len(gathered) == 12
     assert "is queue worker" in cluster.log(0)
@@ -276,11 +267,7 @@ def test_a_worker_whose_database_connections_are_cut_still_runs_jobs(cluster: Cl
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchone()
     assert cut is not None and cut[0] > 0
-    host = _host(cluster)
-    try:
-        result = materialize(host, ["after"])  # procrastinate reconnects, or we serve again
-    finally:
-        host.stop(grace_s=0)
+    result, _ = _run(cluster, "after")  # procrastinate reconnects, or we serve again
     assert result.ok, result.error
     assert worker.poll() is None
 
