@@ -135,8 +135,9 @@ def _queue_branches(
     wait(futures)
     errors: dict[str, FlowStoneError] = {}
     for future, name in zip(futures, names, strict=True):
-        if not future.cancelled() and future.exception() is not None:
-            errors[name] = normalize(future.exception())
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            errors[name] = normalize(error)
             call(coordinator, "fail_branch", execution, name, errors[name].to_dict())
     return errors
 
