@@ -13,6 +13,7 @@ writes the table to ``build/mutation/summary.md``. Exits 1 when a module is unde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -51,8 +52,28 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/plugins/test_coordinator_details.py",
         ),
     ),
-    "runtime_scatter": ("runtime/scatter.py", ("tests/runtime/test_scatter.py",)),
+    "postgres_scatter": (
+        "plugins/postgres/scatter.py",
+        (
+            "tests/plugins/postgres/test_postgres_conformance.py",
+            "tests/plugins/test_coordinator_details.py",
+        ),
+    ),
+    "runtime_dispatch": (
+        "runtime/dispatch.py",
+        (
+            "tests/runtime/test_scatter.py",
+            "tests/runtime/test_redrive.py",
+            "tests/runtime/test_materialize.py",
+        ),
+    ),
 }
+
+#: Modules whose own tests need a PostgreSQL server: one is started for the whole run
+#: (tests/postgres_server.py, handed to the tests as ``FLOWSTONE_TEST_PG_DSN``), and their
+#: tests marked ``integration`` run too (they call the mutated code in this process; only
+#: the server is another).
+WITH_POSTGRES = frozenset({"postgres_scatter"})
 
 #: Lines not mutated, beyond ``do_not_mutate_patterns`` in ``pyproject.toml``, each with the
 #: reason its mutants change no behaviour. Added to every module's copy by :func:`configure`.
@@ -431,13 +452,17 @@ def run_module(name: str, module: str, tests: list[str]) -> Outcome:
             shutil.copytree(source, work / item, ignore=ignore)
         else:
             shutil.copy2(source, work / item)
-    configure(work / "pyproject.toml", module, tests)
+    configure(work / "pyproject.toml", module, tests, integration=name in WITH_POSTGRES)
     started = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(os.cpu_count() or 2)]
     print(f"{name}: mutating flowstone_host/{module} against {' '.join(tests)}", flush=True)
     log = work / "mutmut.log"
-    with log.open("w") as out:
+    with contextlib.ExitStack() as stack, log.open("w") as out:
+        if name in WITH_POSTGRES:
+            from postgres_server import ENV_DSN, postgres_server  # tests/ is sys.path[0]
+
+            env[ENV_DSN] = stack.enter_context(postgres_server())
         subprocess.run(command, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
     outcome = collect(name, work / "mutants" / "flowstone_host" / f"{module}.meta")
     judge(outcome, work)
@@ -448,10 +473,14 @@ def run_module(name: str, module: str, tests: list[str]) -> Outcome:
     return outcome
 
 
-def configure(pyproject: Path, module: str, tests: list[str]) -> None:
-    """Point the copy's ``[tool.mutmut]`` at one module and its tests, and add
-    :data:`EXCLUDED` to its ``do_not_mutate_patterns``."""
+def configure(pyproject: Path, module: str, tests: list[str], *, integration: bool) -> None:
+    """Point the copy's ``[tool.mutmut]`` at one module and its tests (``integration``:
+    those marked so too), and add :data:`EXCLUDED` to its ``do_not_mutate_patterns``."""
     text = pyproject.read_text()
+    if integration:
+        text, count = re.subn(r', "-m", "not integration"\]$', "]", text, flags=re.M)
+        if count != 1:
+            raise SystemExit('pytest_add_cli_args needs to end with "-m", "not integration"')
     extra = (
         f'only_mutate = ["flowstone_host/{module}"]\n'
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"

@@ -1,9 +1,10 @@
-"""What the conformance kit leaves open, on the memory and SQLite coordinators alike: the
-errors name what they refused, checkpoints are copies, and a redrive of a barrier without
-failures keeps or reopens it as the contract says."""
+"""What the conformance kit leaves open, on the memory, SQLite and PostgreSQL coordinators
+alike: the errors name what they refused, checkpoints are copies, and a redrive of a barrier
+without failures keeps or reopens it as the contract says."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,23 +18,37 @@ from flowstone_host.plugins.memory_coordinators import (
 )
 from flowstone_host.plugins.sqlite import SqliteRoutingCoordinator, SqliteScatterCoordinator
 
+#: The backends every test here runs on; PostgreSQL's on a real server (tests/conftest.py).
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
 
-@pytest.fixture(params=["memory", "sqlite"])
-def scatter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+
+def _coordinator(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Any:
+    """Return a new ``kind`` ("scatter" or "routing") coordinator of the backend asked for;
+    on PostgreSQL in a schema of its own, so that no test sees another's barriers."""
     if request.param == "memory":
-        coordinator: Any = MemoryScatterCoordinator()
-    else:
-        coordinator = SqliteScatterCoordinator({"path": str(tmp_path / "c.sqlite")})
+        memory = {"scatter": MemoryScatterCoordinator, "routing": MemoryRoutingCoordinator}
+        return memory[kind]()
+    if request.param == "sqlite":
+        sqlite = {"scatter": SqliteScatterCoordinator, "routing": SqliteRoutingCoordinator}
+        return sqlite[kind]({"path": str(tmp_path / "c.sqlite")})
+    from flowstone_host.plugins.postgres.routing import PostgresRoutingCoordinator
+    from flowstone_host.plugins.postgres.scatter import PostgresScatterCoordinator
+
+    postgres = {"scatter": PostgresScatterCoordinator, "routing": PostgresRoutingCoordinator}
+    schema = f"details_{uuid.uuid4().hex[:12]}"
+    return postgres[kind]({"dsn": request.getfixturevalue("pg_dsn"), "schema": schema})
+
+
+@pytest.fixture(params=BACKENDS)
+def scatter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    coordinator = _coordinator(request, tmp_path, "scatter")
     yield coordinator
     coordinator.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 def routing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        coordinator: Any = MemoryRoutingCoordinator()
-    else:
-        coordinator = SqliteRoutingCoordinator({"path": str(tmp_path / "c.sqlite")})
+    coordinator = _coordinator(request, tmp_path, "routing")
     yield coordinator
     coordinator.close()
 
