@@ -382,6 +382,83 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
             ("self.completed = 1", "self.completed -= 1", "self.completed += 2"),
         ),
     ],
+    "postgres_scatter": [
+        (
+            _TOLERATED_CHECKED,
+            "create_barrier",
+            'None if tolerated is None else dumps(tolerated, "tolerated_failures"),',
+            (
+                "None if (tolerated is None) and False else "
+                'dumps(tolerated, "tolerated_failures"),',
+                "None if tolerated is None else dumps(tolerated, None),",
+                'None if tolerated is None else dumps(tolerated, "XXtolerated_failuresXX"),',
+                'None if tolerated is None else dumps(tolerated, "TOLERATED_FAILURES"),',
+            ),
+        ),
+        (
+            _TOLERATED_CHECKED,
+            "set_tolerated_failures",
+            'text = None if tolerated is None else dumps(tolerated, "tolerated_failures")',
+            (
+                "text = None if (tolerated is None) and False else "
+                'dumps(tolerated, "tolerated_failures")',
+                "text = None if tolerated is None else dumps(tolerated, None)",
+                'text = None if tolerated is None else dumps(tolerated, "XXtolerated_failuresXX")',
+                'text = None if tolerated is None else dumps(tolerated, "TOLERATED_FAILURES")',
+            ),
+        ),
+        (
+            "with no failure tolerated the first one trips the barrier, so a pending barrier "
+            "has none failed and 1 - 0 == 1 + 0",
+            "failures_before_trip",
+            "return 1 - self.failed",
+            ("return 1 + self.failed",),
+        ),
+        (
+            "one more query for an unknown key when every outcome counted: it finds none",
+            "record_outcomes",
+            "if n_done < len(done) or n_lost < len(lost):",
+            (
+                "if n_done <= len(done) or n_lost < len(lost):",
+                "if n_done < len(done) or n_lost <= len(lost):",
+            ),
+        ),
+        (
+            "exactly `room` failures: the mutant drops those no longer pending first, which "
+            "the conditional UPDATE would not count anyway",
+            "_within_trip",
+            "if room is None or len(failures) <= room:",
+            ("if room is None or len(failures) < room:",),
+        ),
+        (
+            "the server-side cursor's fetch size: rows stream in batches of another size",
+            "iter_results",
+            "def iter_results(self, barrier_id: str, *, batch_size: int = 2000) -> "
+            "Iterator[tuple[str, Any]]:",
+            (
+                "def iter_results(self, barrier_id: str, *, batch_size: int = 2001) -> "
+                "Iterator[tuple[str, Any]]:",
+            ),
+        ),
+        (
+            _SQL_CASE,
+            "load_checkpoint",
+            'self.sql("SELECT checkpoint FROM {schema}.scatter_barriers WHERE barrier_id = %s"),',
+            (
+                'self.sql("select checkpoint from {schema}.scatter_barriers '
+                'where barrier_id = %s"),',
+            ),
+        ),
+        (
+            _NO_FAILURES_EXCEEDED,
+            "retry_failed",
+            'if not keys and barrier.status not in ("threshold_exceeded", "cancelled"):',
+            (
+                'if not keys and barrier.status not in ("XXthreshold_exceededXX", "cancelled"):',
+                'if not keys and barrier.status not in ("THRESHOLD_EXCEEDED", "cancelled"):',
+            ),
+        ),
+    ],
 }
 
 #: What the copy needs: the package, its tests and the files tests read.

@@ -115,7 +115,11 @@ class MemoryScatterCoordinator(ScatterCoordinator):
     def _require_keys(barrier_id: str, barrier: _Barrier, keys: Iterable[str]) -> None:
         for key in keys:
             if key not in barrier.keys:
-                raise NotFound(f"Key {key!r} was never inserted into barrier {barrier_id!r}.")
+                raise NotFound(
+                    f"Key {key!r} was never inserted into barrier {barrier_id!r}.",
+                    barrier_id=barrier_id,
+                    key=key,
+                )
 
     def _record(self, barrier_id: str, key: str, succeeded: bool, value: Any) -> BarrierState:
         with self._lock:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowstone_host.errors import Conflict, NotFound, ValidationError
 from flowstone_host.plugins.memory_coordinators import (
@@ -72,6 +74,7 @@ def test_a_key_never_inserted_is_refused_naming_it_and_its_barrier(scatter: Any)
         with pytest.raises(NotFound) as info:
             record()
         assert "'zz'" in info.value.message and repr(barrier) in info.value.message
+        assert (info.value.barrier_id, info.value.key) == (barrier, "zz")
     assert scatter.status(barrier).completed == 0  # nothing of the refused batch counted
 
 
@@ -147,6 +150,76 @@ def test_a_batch_of_failures_counts_only_up_to_the_threshold(scatter: Any) -> No
     assert scatter.status(barrier).failed == 3
 
 
+@pytest.mark.parametrize(
+    ("tolerated", "before", "batch", "failed"),
+    [
+        (None, 0, 3, 1),  # none tolerated: the first failure trips it
+        ({"count": 2}, 1, 5, 3),  # one failed before: two more count
+        ({"percent": 20}, 1, 5, 3),  # 2 of 10 tolerated, one failed before
+        ({"percent": 4}, 0, 5, 1),  # under one item tolerated: the first trips it
+        ({"percent": 25}, 0, 5, 3),  # 2.5 of 10 tolerated
+        ({"percent": 50}, 2, 8, 6),  # 5 of 10 tolerated, two failed before
+    ],
+    ids=["none", "count", "percent-after-one", "percent-under-one", "percent-half", "half"],
+)
+def test_a_batch_of_failures_counts_up_to_the_one_that_trips_the_barrier(
+    scatter: Any, tolerated: dict[str, Any] | None, before: int, batch: int, failed: int
+) -> None:
+    barrier = scatter.create_barrier("run", "asset", None, tolerated_failures=tolerated)
+    keys = [f"k{i}" for i in range(10)]
+    scatter.insert_keys(barrier, keys)
+    for key in keys[:before]:
+        assert scatter.fail(barrier, key, "boom") == "pending"
+    recorded = scatter.record_outcomes(barrier, None, dict.fromkeys(keys[before:][:batch], "x"))
+    assert (recorded.state, recorded.counted) == ("threshold_exceeded", failed - before)
+    assert scatter.status(barrier).failed == failed
+
+
+def test_a_percent_is_not_judged_before_the_key_set_is_final(scatter: Any) -> None:
+    barrier = scatter.create_barrier("run", "asset", None, tolerated_failures={"percent": 10})
+    keys = [f"k{i}" for i in range(10)]
+    scatter.insert_keys(barrier, keys, final=False)
+    recorded = scatter.record_outcomes(barrier, None, dict.fromkeys(keys[:5], "x"))
+    assert (recorded.state, recorded.counted) == ("pending", 5)  # every failure counts
+    scatter.insert_keys(barrier, [], final=True)  # 5 of 10 over 10%
+    assert scatter.status(barrier).status == "threshold_exceeded"
+
+
+def test_one_call_inserts_more_keys_than_a_statement_holds(scatter: Any) -> None:
+    keys = [f"k{i:05d}" for i in range(25_001)]  # the PostgreSQL coordinator's chunk: 10,000
+    barrier = scatter.create_barrier("run", "asset", None)
+    scatter.insert_keys(barrier, keys)
+    assert scatter.status(barrier).total == 25_001
+    scatter.record_outcomes(barrier, {keys[0]: 0, keys[-1]: 1})
+    assert scatter.finished_keys(barrier, keys) == {keys[0], keys[-1]}
+
+
+def test_an_unknown_key_is_refused_by_a_finished_barrier_too(scatter: Any) -> None:
+    barrier = scatter.create_barrier("run", "asset", None)
+    scatter.insert_keys(barrier, ["a"])
+    scatter.cancel(barrier)
+    assert scatter.complete(barrier, "a", 1) == "cancelled"  # a known key: ignored
+    with pytest.raises(NotFound) as info:
+        scatter.record_outcomes(barrier, {"zz": 1})
+    assert (info.value.barrier_id, info.value.key) == (barrier, "zz")
+
+
+@given(
+    percent=st.floats(min_value=0, max_value=100, allow_nan=False),
+    total=st.integers(min_value=1, max_value=10**9),
+)
+def test_the_postgres_trip_point_is_the_shared_rule_solved(percent: float, total: int) -> None:
+    """The PostgreSQL coordinator computes where a percent threshold trips instead of
+    asking threshold_exceeded() failure by failure: the least count that exceeds it."""
+    from flowstone_host.contracts.scatter import threshold_exceeded
+    from flowstone_host.plugins.postgres.scatter import _Barrier
+
+    tolerated = {"percent": percent}
+    trip = _Barrier("pending", True, total, 0, 0, tolerated).failures_before_trip()
+    assert trip is not None and threshold_exceeded(trip, total, tolerated)
+    assert trip == 1 or not threshold_exceeded(trip - 1, total, tolerated)
+
+
 def test_a_failure_batch_after_earlier_failures_can_complete_the_barrier(scatter: Any) -> None:
     barrier = scatter.create_barrier("run", "asset", None, tolerated_failures={"count": 5})
     scatter.insert_keys(barrier, ["a", "b", "c"])
@@ -210,3 +283,21 @@ def test_sqlite_refuses_values_it_cannot_store_naming_what_and_where(sqlite_scat
     assert f"reader checkpoint of barrier {barrier!r}" in refused.value.message
     assert refused.value.barrier_id == barrier
     assert sqlite_scatter.status(barrier).completed == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("scatter", ["postgres"], indirect=True)
+def test_postgres_refuses_values_it_cannot_store_naming_what(scatter: Any) -> None:
+    barrier = scatter.create_barrier("run", "asset", None)
+    scatter.insert_keys(barrier, ["a"])
+    for call, what in (
+        (lambda: scatter.complete(barrier, "a", {1, 2}), "The result of key 'a'"),
+        (lambda: scatter.fail(barrier, "a", {1, 2}), "The error of key 'a'"),
+        (lambda: scatter.save_checkpoint(barrier, {"after": {1, 2}}), "A reader checkpoint"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            call()
+        assert info.value.message.startswith(f"{what} must be JSON-serialisable"), what
+    status = scatter.status(barrier)
+    assert (status.completed, status.failed) == (0, 0)
+    assert scatter.load_checkpoint(barrier) is None

@@ -82,11 +82,9 @@ class _Barrier:
             return int(tolerated["count"]) + 1 - self.failed
         if not self.final:
             return None
-        trip = max(int(float(tolerated["percent"]) * self.total // 100), 1)
-        while trip > 1 and threshold_exceeded(trip - 1, self.total, tolerated):
-            trip -= 1
-        while not threshold_exceeded(trip, self.total, tolerated):
-            trip += 1
+        # threshold_exceeded() solved for the failure count: the least n with
+        # n * 100 > P * total, in the same float arithmetic.
+        trip = int(float(tolerated["percent"]) * self.total // 100) + 1
         return trip - self.failed
 
 
@@ -229,6 +227,7 @@ class PostgresScatterCoordinator(PostgresBacked, ScatterCoordinator):
             raise NotFound(
                 f"Key {rows[0][0]!r} was never inserted into barrier {barrier_id!r}.",
                 barrier_id=barrier_id,
+                key=rows[0][0],
             )
 
     def iter_results(self, barrier_id: str, *, batch_size: int = 2000) -> Iterator[tuple[str, Any]]:
