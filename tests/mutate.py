@@ -52,6 +52,36 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/plugins/test_coordinator_details.py",
         ),
     ),
+    "sqlite_parallel": (
+        "plugins/sqlite/parallel.py",
+        (
+            "tests/plugins/test_sqlite_conformance.py",
+            "tests/plugins/test_sqlite_coordinators.py",
+            "tests/plugins/test_coordinator_details.py",
+        ),
+    ),
+    "sqlite_routing": (
+        "plugins/sqlite/routing.py",
+        (
+            "tests/plugins/test_sqlite_conformance.py",
+            "tests/plugins/test_sqlite_coordinators.py",
+            "tests/plugins/test_coordinator_details.py",
+        ),
+    ),
+    "postgres_parallel": (
+        "plugins/postgres/parallel.py",
+        (
+            "tests/plugins/postgres/test_postgres_conformance.py",
+            "tests/plugins/test_coordinator_details.py",
+        ),
+    ),
+    "postgres_routing": (
+        "plugins/postgres/routing.py",
+        (
+            "tests/plugins/postgres/test_postgres_conformance.py",
+            "tests/plugins/test_coordinator_details.py",
+        ),
+    ),
     "postgres_scatter": (
         "plugins/postgres/scatter.py",
         (
@@ -73,7 +103,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
 #: (tests/postgres_server.py, handed to the tests as ``FLOWSTONE_TEST_PG_DSN``), and their
 #: tests marked ``integration`` run too (they call the mutated code in this process; only
 #: the server is another).
-WITH_POSTGRES = frozenset({"postgres_scatter"})
+WITH_POSTGRES = frozenset({"postgres_scatter", "postgres_parallel", "postgres_routing"})
 
 #: Lines not mutated, beyond ``do_not_mutate_patterns`` in ``pyproject.toml``, each with the
 #: reason its mutants change no behaviour. Added to every module's copy by :func:`configure`.
@@ -90,6 +120,7 @@ _TOLERATED_CHECKED = (
     "check_tolerated() has validated the threshold already, so dumps() never fails and its "
     "`what` is never shown; None stored as JSON null reads back as None too"
 )
+_FIVE_COLUMNS = "the query selects the five columns the five names describe: the lengths match"
 _NO_FAILURES_EXCEEDED = (
     "threshold_exceeded needs a failure (threshold_exceeded() is False at 0), so it never "
     "meets 'no failed keys' and the name's spelling is never compared"
@@ -380,6 +411,18 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
             "count",
             "self.completed += 1",
             ("self.completed = 1", "self.completed -= 1", "self.completed += 2"),
+        ),
+    ],
+    "sqlite_routing": [
+        (
+            _FIVE_COLUMNS,
+            "to_output",
+            "return dict(zip(names, rows[0], strict=True))",
+            (
+                "return dict(zip(names, rows[0], strict=None))",
+                "return dict(zip(names, rows[0], ))",
+                "return dict(zip(names, rows[0], strict=False))",
+            ),
         ),
     ],
     "postgres_scatter": [

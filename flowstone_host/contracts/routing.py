@@ -5,10 +5,27 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
+from ..errors import NotFound
 from .io_manager import Partition
 from .plugin import Plugin
 
-__all__ = ["RoutingCoordinator"]
+__all__ = ["RoutingCoordinator", "no_decision", "unknown_decision"]
+
+
+def no_decision(run_id: str, router_asset: str, partition_key: str) -> NotFound:
+    """Return the error of ``get`` when no decision was recorded for that place."""
+    return NotFound(
+        f"No routing decision for router {router_asset!r}, run {run_id!r}, "
+        f"partition {partition_key!r}.",
+        run_id=run_id,
+        router_asset=router_asset,
+        partition=partition_key,
+    )
+
+
+def unknown_decision(decision_id: str) -> NotFound:
+    """Return the error of ``to_output`` for a decision id that was never recorded."""
+    return NotFound(f"No routing decision {decision_id!r}.", decision_id=decision_id)
 
 
 class RoutingCoordinator(Plugin):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..contracts.parallel import ParallelCoordinator, check_branches
-from ..contracts.routing import RoutingCoordinator
+from ..contracts.routing import RoutingCoordinator, no_decision, unknown_decision
 from ..contracts.scatter import ScatterCoordinator, check_tolerated, threshold_exceeded
 from ..contracts.types import (
     BarrierState,
@@ -367,16 +367,13 @@ class MemoryRoutingCoordinator(RoutingCoordinator):
         key = (run_id, router_asset, partition_key(partition))
         decision = self._by_key.get(key)
         if decision is None:
-            raise NotFound(
-                f"No routing decision for router {router_asset!r}, run {run_id!r}, "
-                f"partition {key[2]!r}."
-            )
+            raise no_decision(*key)
         return decision.selected_branch
 
     def to_output(self, decision_id: str) -> dict[str, Any]:
         decision = self._by_id.get(decision_id)
         if decision is None:
-            raise NotFound(f"No routing decision {decision_id!r}.")
+            raise unknown_decision(decision_id)
         return {
             "decision_id": decision.decision_id,
             "run_id": decision.run_id,

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flowstone_host.errors import Conflict, NotFound, ValidationError
+from flowstone_host.partitions import partition_key
 from flowstone_host.plugins.memory_coordinators import (
     MemoryRoutingCoordinator,
     MemoryScatterCoordinator,
@@ -121,6 +122,17 @@ def test_a_conflicting_route_names_the_decision_it_conflicts_with(routing: Any) 
         routing.record("run", "router", "2024-01-01", "right")
     assert info.value.decision_id == decision
     assert routing.get("run", "router", "2024-01-01") == "left"
+
+
+def test_a_missing_decision_is_named_in_its_not_found(routing: Any) -> None:
+    with pytest.raises(NotFound) as info:
+        routing.get("run", "router", "2024-01-01")
+    context = (info.value.run_id, info.value.router_asset, info.value.partition)
+    assert context == ("run", "router", partition_key("2024-01-01"))
+    assert "'router'" in info.value.message and "'run'" in info.value.message
+    with pytest.raises(NotFound) as unknown:
+        routing.to_output("nope")
+    assert unknown.value.decision_id == "nope" and "'nope'" in unknown.value.message
 
 
 def test_more_unknown_barrier_calls_name_it(scatter: Any) -> None:

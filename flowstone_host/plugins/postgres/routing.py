@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ...contracts.routing import RoutingCoordinator
-from ...errors import Conflict, NotFound
+from ...contracts.routing import RoutingCoordinator, no_decision, unknown_decision
+from ...errors import Conflict
 from ...partitions import partition_key
 from ._base import PostgresBacked
 from ._driver import SOURCE_SCHEMA
@@ -71,16 +71,13 @@ class PostgresRoutingCoordinator(PostgresBacked, RoutingCoordinator):
         with self.connection() as conn:
             row = conn.execute(self.sql(_BY_KEY), key).fetchone()
         if row is None:
-            raise NotFound(
-                f"No routing decision for router {router_asset!r}, run {run_id!r}, "
-                f"partition {key[2]!r}."
-            )
+            raise no_decision(*key)
         return None if row[1] is None else str(row[1])
 
     def to_output(self, decision_id: str) -> dict[str, Any]:
         with self.connection() as conn:
             row = conn.execute(self.sql(_BY_ID), [decision_id]).fetchone()
         if row is None:
-            raise NotFound(f"No routing decision {decision_id!r}.")
+            raise unknown_decision(decision_id)
         names = ("decision_id", "run_id", "router_asset", "partition", "selected_branch")
         return dict(zip(names, row, strict=True))

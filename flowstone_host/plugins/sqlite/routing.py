@@ -15,8 +15,8 @@ import time
 import uuid
 from typing import Any
 
-from ...contracts.routing import RoutingCoordinator
-from ...errors import Conflict, NotFound
+from ...contracts.routing import RoutingCoordinator, no_decision, unknown_decision
+from ...errors import Conflict
 from ...partitions import partition_key
 from ._store import SqliteBacked
 
@@ -68,17 +68,14 @@ class SqliteRoutingCoordinator(SqliteBacked, RoutingCoordinator):
         return str(existing_id)
 
     def get(self, run_id: str, router_asset: str, partition: Any) -> str | None:
-        key = partition_key(partition)
+        place = (str(run_id), str(router_asset), partition_key(partition))
         rows = self._store.read(
             "SELECT selected_branch FROM routing_decisions "
             "WHERE run_id = ? AND router_asset = ? AND partition_key = ?",
-            (str(run_id), str(router_asset), key),
+            place,
         )
         if not rows:
-            raise NotFound(
-                f"No routing decision for router {router_asset!r}, run {run_id!r}, "
-                f"partition {key!r}."
-            )
+            raise no_decision(*place)
         branch: str | None = rows[0][0]
         return branch
 
@@ -87,6 +84,6 @@ class SqliteRoutingCoordinator(SqliteBacked, RoutingCoordinator):
             f"SELECT {_COLUMNS} FROM routing_decisions WHERE decision_id = ?", (decision_id,)
         )
         if not rows:
-            raise NotFound(f"No routing decision {decision_id!r}.", decision_id=decision_id)
+            raise unknown_decision(decision_id)
         names = ("decision_id", "run_id", "router_asset", "partition", "selected_branch")
         return dict(zip(names, rows[0], strict=True))
