@@ -451,6 +451,14 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
             ),
         ),
         (
+            "x >= 0 here, where int(x / 100) is x // 100 unless the division rounds up to a "
+            "whole number; a search of 400,000 thresholds just under one found none, and the "
+            "property test holds for both",
+            "failures_before_trip",
+            'trip = int(float(tolerated["percent"]) * self.total // 100) + 1',
+            ('trip = int(float(tolerated["percent"]) * self.total / 100) + 1',),
+        ),
+        (
             "with no failure tolerated the first one trips the barrier, so a pending barrier "
             "has none failed and 1 - 0 == 1 + 0",
             "failures_before_trip",
