@@ -425,6 +425,18 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
             ),
         ),
     ],
+    "postgres_routing": [
+        (
+            _FIVE_COLUMNS,
+            "to_output",
+            "return dict(zip(names, row, strict=True))",
+            (
+                "return dict(zip(names, row, strict=None))",
+                "return dict(zip(names, row, ))",
+                "return dict(zip(names, row, strict=False))",
+            ),
+        ),
+    ],
     "postgres_scatter": [
         (
             _TOLERATED_CHECKED,
