@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("flowstone", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("flowstone")
 
-# pytester runs the conformance kit against deliberately broken plugins (tests/testing).
-pytest_plugins = ["pytester"]
+# pytester runs the conformance kit against deliberately broken plugins (tests/testing);
+# hang_guard makes a hung test, and a clean-up hung after it, fail (tests/hang_guard.py).
+pytest_plugins = ["pytester", "hang_guard"]
 
 # Fixture distributions carry their own tests; tests/testing runs them in a subprocess.
 collect_ignore = ["fixtures"]
