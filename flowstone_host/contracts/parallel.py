@@ -6,11 +6,17 @@ from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import Conflict, NotFound, ValidationError
 from .plugin import Plugin
 from .types import ExecutionState, ExecutionStatus
 
-__all__ = ["ParallelCoordinator", "check_branches"]
+__all__ = [
+    "ParallelCoordinator",
+    "check_branches",
+    "not_ready_for_join",
+    "unknown_branch",
+    "unknown_execution",
+]
 
 
 def check_branches(branches: Sequence[str], optional: Collection[str] = ()) -> list[str]:
@@ -30,6 +36,31 @@ def check_branches(branches: Sequence[str], optional: Collection[str] = ()) -> l
     return names
 
 
+def unknown_execution(execution_id: str) -> NotFound:
+    """Return the error of every method for an execution id that was never created."""
+    return NotFound(f"No parallel execution {execution_id!r}.", execution_id=execution_id)
+
+
+def unknown_branch(execution_id: str, branch: str) -> NotFound:
+    """Return the error of ``complete_branch`` and ``fail_branch`` for a branch the execution
+    was not created with."""
+    return NotFound(
+        f"Execution {execution_id!r} has no branch {branch!r}.",
+        execution_id=execution_id,
+        branch=branch,
+    )
+
+
+def not_ready_for_join(execution_id: str, state: str) -> Conflict:
+    """Return the error of ``execute_join`` for an execution in ``state``, which is neither
+    ``ready_for_join`` nor ``complete``."""
+    return Conflict(
+        f"Execution {execution_id!r} is {state}, not ready_for_join.",
+        execution_id=execution_id,
+        state=state,
+    )
+
+
 class ParallelCoordinator(Plugin):
     """Tracks the branches of a parallel asset and runs its join once.
 
@@ -39,7 +70,8 @@ class ParallelCoordinator(Plugin):
     Invariants (``flowstone_host.testing.ParallelCoordinatorContract`` checks each one):
 
     - ``schedule_branches`` moves every pending branch to ``running`` and returns their
-      names; calling it again returns no branch twice.
+      names, in the order ``create_execution`` was given them (``status`` lists them in that
+      order too); calling it again returns no branch twice.
     - A branch's first outcome is final: completing or failing it twice counts once.
     - ``complete_branch`` and ``fail_branch`` return the execution's status after recording:
       ``pending`` (nothing scheduled or finished yet), ``running``, ``ready_for_join`` or
@@ -52,6 +84,10 @@ class ParallelCoordinator(Plugin):
       branches, records the result and marks the execution ``complete``; a second call
       returns the recorded result without running ``join_fn`` again.
     - An unknown execution id raises :class:`~flowstone_host.NotFound` from every method.
+
+    Built-in coordinators raise the errors :func:`unknown_execution`, :func:`unknown_branch`
+    and :func:`not_ready_for_join` return, which carry the execution id (and the branch, or
+    the state) as context.
     """
 
     @abstractmethod

@@ -20,7 +20,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..contracts.parallel import ParallelCoordinator, check_branches
+from ..contracts.parallel import (
+    ParallelCoordinator,
+    check_branches,
+    not_ready_for_join,
+    unknown_branch,
+    unknown_execution,
+)
 from ..contracts.routing import RoutingCoordinator, no_decision, unknown_decision
 from ..contracts.scatter import ScatterCoordinator, check_tolerated, threshold_exceeded
 from ..contracts.types import (
@@ -266,7 +272,7 @@ class MemoryParallelCoordinator(ParallelCoordinator):
         try:
             return self._executions[execution_id]
         except KeyError:
-            raise NotFound(f"No parallel execution {execution_id!r}.") from None
+            raise unknown_execution(execution_id) from None
 
     def schedule_branches(self, execution_id: str) -> list[str]:
         with self._lock:
@@ -282,7 +288,7 @@ class MemoryParallelCoordinator(ParallelCoordinator):
         with self._lock:
             execution = self._get(execution_id)
             if branch not in execution.branches:
-                raise NotFound(f"Execution {execution_id!r} has no branch {branch!r}.")
+                raise unknown_branch(execution_id, branch)
             if execution.branches[branch] not in _FINISHED:
                 execution.branches[branch] = state
                 outcomes = execution.results if state == "complete" else execution.errors
@@ -302,9 +308,7 @@ class MemoryParallelCoordinator(ParallelCoordinator):
             if execution.joined:
                 return execution.join_result
             if execution.state != "ready_for_join":
-                raise Conflict(
-                    f"Execution {execution_id!r} is {execution.state}, not ready_for_join."
-                )
+                raise not_ready_for_join(execution_id, execution.state)
             result = join_fn(dict(execution.results))
             with self._lock:
                 execution.join_result, execution.joined = result, True

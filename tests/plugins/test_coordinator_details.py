@@ -1,11 +1,14 @@
 """What the conformance kit leaves open, on the memory, SQLite and PostgreSQL coordinators
-alike: the errors name what they refused, checkpoints are copies, and a redrive of a barrier
-without failures keeps or reopens it as the contract says."""
+alike: the errors name what they refused, checkpoints are copies, a redrive of a barrier
+without failures keeps or reopens it as the contract says, and a parallel execution keeps
+its branches' order and its join's result, whatever that result is."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +19,46 @@ from hypothesis import strategies as st
 from flowstone_host.errors import Conflict, NotFound, ValidationError
 from flowstone_host.partitions import partition_key
 from flowstone_host.plugins.memory_coordinators import (
+    MemoryParallelCoordinator,
     MemoryRoutingCoordinator,
     MemoryScatterCoordinator,
 )
-from flowstone_host.plugins.sqlite import SqliteRoutingCoordinator, SqliteScatterCoordinator
+from flowstone_host.plugins.sqlite import (
+    SqliteParallelCoordinator,
+    SqliteRoutingCoordinator,
+    SqliteScatterCoordinator,
+)
 
 #: The backends every test here runs on; PostgreSQL's on a real server (tests/conftest.py).
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
 
 
 def _coordinator(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Any:
-    """Return a new ``kind`` ("scatter" or "routing") coordinator of the backend asked for;
-    on PostgreSQL in a schema of its own, so that no test sees another's barriers."""
+    """Return a new ``kind`` ("scatter", "routing" or "parallel") coordinator of the backend
+    asked for; on PostgreSQL in a schema of its own, so that no test sees another's rows."""
     if request.param == "memory":
-        memory = {"scatter": MemoryScatterCoordinator, "routing": MemoryRoutingCoordinator}
+        memory = {
+            "scatter": MemoryScatterCoordinator,
+            "routing": MemoryRoutingCoordinator,
+            "parallel": MemoryParallelCoordinator,
+        }
         return memory[kind]()
     if request.param == "sqlite":
-        sqlite = {"scatter": SqliteScatterCoordinator, "routing": SqliteRoutingCoordinator}
+        sqlite = {
+            "scatter": SqliteScatterCoordinator,
+            "routing": SqliteRoutingCoordinator,
+            "parallel": SqliteParallelCoordinator,
+        }
         return sqlite[kind]({"path": str(tmp_path / "c.sqlite")})
+    from flowstone_host.plugins.postgres.parallel import PostgresParallelCoordinator
     from flowstone_host.plugins.postgres.routing import PostgresRoutingCoordinator
     from flowstone_host.plugins.postgres.scatter import PostgresScatterCoordinator
 
-    postgres = {"scatter": PostgresScatterCoordinator, "routing": PostgresRoutingCoordinator}
+    postgres = {
+        "scatter": PostgresScatterCoordinator,
+        "routing": PostgresRoutingCoordinator,
+        "parallel": PostgresParallelCoordinator,
+    }
     schema = f"details_{uuid.uuid4().hex[:12]}"
     return postgres[kind]({"dsn": request.getfixturevalue("pg_dsn"), "schema": schema})
 
@@ -52,6 +73,13 @@ def scatter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture(params=BACKENDS)
 def routing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     coordinator = _coordinator(request, tmp_path, "routing")
+    yield coordinator
+    coordinator.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def parallel(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    coordinator = _coordinator(request, tmp_path, "parallel")
     yield coordinator
     coordinator.close()
 
@@ -255,6 +283,171 @@ def test_finished_keys_are_found_among_many(scatter: Any) -> None:
     scatter.insert_keys(barrier, keys)
     scatter.record_outcomes(barrier, {"k0000": 0, "k0600": 1, "k1199": 2}, {"k1100": "x"})
     assert scatter.finished_keys(barrier, keys) == {"k0000", "k0600", "k1100", "k1199"}
+
+
+# -- parallel executions -----------------------------------------------------------------------
+
+#: The backends that store values as JSON, and so refuse what JSON cannot hold.
+DURABLE = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+
+
+def _joinable(parallel: Any, results: Mapping[str, Any]) -> str:
+    """Return a new execution whose branches, one per key of ``results``, completed."""
+    execution_id = parallel.create_execution("run", "asset", list(results))
+    parallel.schedule_branches(execution_id)
+    for branch, result in results.items():
+        parallel.complete_branch(execution_id, branch, result)
+    return execution_id
+
+
+def test_an_unknown_execution_is_named_in_its_not_found(parallel: Any) -> None:
+    calls = (
+        lambda: parallel.schedule_branches("run:nope"),
+        lambda: parallel.complete_branch("run:nope", "a", 1),
+        lambda: parallel.fail_branch("run:nope", "a", "boom"),
+        lambda: parallel.execute_join("run:nope", dict),
+        lambda: parallel.status("run:nope"),
+    )
+    for call in calls:
+        with pytest.raises(NotFound) as info:
+            call()
+        assert info.value.execution_id == "run:nope"
+        assert "'run:nope'" in info.value.message
+
+
+def test_an_unknown_branch_is_named_with_its_execution(parallel: Any) -> None:
+    execution_id = parallel.create_execution("run", "asset", ["a"])
+    for record in (parallel.complete_branch, parallel.fail_branch):
+        with pytest.raises(NotFound) as info:
+            record(execution_id, "zz", 1)
+        assert (info.value.execution_id, info.value.branch) == (execution_id, "zz")
+        assert "'zz'" in info.value.message and repr(execution_id) in info.value.message
+    assert parallel.status(execution_id).branches == {"a": "pending"}
+
+
+def test_a_join_before_ready_names_the_execution_and_its_state(parallel: Any) -> None:
+    execution_id = parallel.create_execution("run", "asset", ["a", "b"])
+    parallel.schedule_branches(execution_id)
+    parallel.complete_branch(execution_id, "a", 1)
+    with pytest.raises(Conflict) as info:
+        parallel.execute_join(execution_id, dict)
+    assert (info.value.execution_id, info.value.state) == (execution_id, "running")
+    assert repr(execution_id) in info.value.message and "running" in info.value.message
+
+
+def test_branches_keep_the_order_they_were_created_in(parallel: Any) -> None:
+    names = ["m", "b", "z", "a"]
+    execution_id = parallel.create_execution("run", "asset", names)
+    assert list(parallel.status(execution_id).branches) == names
+    assert parallel.schedule_branches(execution_id) == names
+    assert list(parallel.status(execution_id).branches) == names
+
+
+def test_scheduling_again_leaves_a_joined_or_failed_execution_as_it_is(parallel: Any) -> None:
+    joined = _joinable(parallel, {"a": 1})
+    parallel.execute_join(joined, dict)
+    assert parallel.schedule_branches(joined) == []
+    assert parallel.status(joined).status == "complete"
+    failed = parallel.create_execution("run", "asset", ["a", "b"])
+    assert parallel.fail_branch(failed, "a", "boom") == "failed"  # before any scheduling
+    parallel.schedule_branches(failed)
+    assert parallel.status(failed).status == "failed"
+
+
+@pytest.mark.parametrize("result", [None, 0, False, "", [], {}], ids=repr)
+def test_a_join_result_that_is_falsy_is_replayed_too(parallel: Any, result: Any) -> None:
+    execution_id = _joinable(parallel, {"a": 1})
+    calls: list[dict[str, Any]] = []
+
+    def join(results: Mapping[str, Any]) -> Any:
+        calls.append(dict(results))
+        return result
+
+    first = parallel.execute_join(execution_id, join)
+    second = parallel.execute_join(execution_id, join)
+    assert (type(first), first) == (type(second), second) == (type(result), result)
+    assert calls == [{"a": 1}], "join_fn must run exactly once"
+    assert parallel.status(execution_id).status == "complete"
+
+
+def test_a_join_that_raises_records_nothing_and_may_run_again(parallel: Any) -> None:
+    execution_id = _joinable(parallel, {"a": 1})
+
+    def broken(results: Mapping[str, Any]) -> Any:
+        raise RuntimeError("join broke")
+
+    with pytest.raises(RuntimeError, match="join broke"):
+        parallel.execute_join(execution_id, broken)
+    assert parallel.status(execution_id).status == "ready_for_join"
+    assert parallel.execute_join(execution_id, dict) == {"a": 1}
+    assert parallel.status(execution_id).status == "complete"
+
+
+def test_joins_of_different_executions_do_not_wait_for_each_other(parallel: Any) -> None:
+    """A join may wait for another execution's join (a join that materializes a parallel
+    asset of its own): joins are serialized per execution, not across executions."""
+    outer = _joinable(parallel, {"a": 1})
+    inner = _joinable(parallel, {"b": 2})
+    inner_outcome: list[Any] = []
+    inner_done = threading.Event()
+
+    def join_inner() -> None:
+        try:
+            inner_outcome.append(parallel.execute_join(inner, dict))
+        except Exception as exc:  # shown by the assertion below
+            inner_outcome.append(exc)
+        finally:
+            inner_done.set()
+
+    def join_outer(results: Mapping[str, Any]) -> Any:
+        threading.Thread(target=join_inner, daemon=True).start()
+        assert inner_done.wait(timeout=60), "the inner join waited for the outer one to end"
+        return dict(results)
+
+    assert parallel.execute_join(outer, join_outer) == {"a": 1}
+    assert inner_outcome == [{"b": 2}]
+
+
+@pytest.mark.parametrize("parallel", DURABLE, indirect=True)
+def test_values_json_cannot_hold_are_refused_naming_the_branch_and_execution(
+    parallel: Any,
+) -> None:
+    execution_id = parallel.create_execution("run", "asset", ["a"])
+    parallel.schedule_branches(execution_id)
+    for record, noun in ((parallel.complete_branch, "result"), (parallel.fail_branch, "error")):
+        with pytest.raises(ValidationError) as info:
+            record(execution_id, "a", {1, 2})
+        assert f"{noun} of branch 'a' in execution {execution_id!r}" in info.value.message
+        assert (info.value.execution_id, info.value.branch) == (execution_id, "a")
+    assert parallel.status(execution_id).branches == {"a": "running"}  # nothing recorded
+    parallel.complete_branch(execution_id, "a", 1)
+    with pytest.raises(ValidationError) as refused:
+        parallel.execute_join(execution_id, lambda results: {"bad": {1, 2}})
+    assert f"join result of execution {execution_id!r}" in refused.value.message
+    assert refused.value.execution_id == execution_id
+    assert parallel.status(execution_id).status == "ready_for_join"
+
+
+def _stored_run_and_asset(parallel: Any, execution_id: str) -> tuple[str, str]:
+    """Read an execution's run and asset from its database, as an operator would."""
+    if isinstance(parallel, SqliteParallelCoordinator):
+        conn = sqlite3.connect(parallel.config["path"])
+        try:
+            query = "SELECT run_id, asset FROM parallel_executions WHERE execution_id = ?"
+            (row,) = conn.execute(query, (execution_id,)).fetchall()
+        finally:
+            conn.close()
+    else:
+        query = "SELECT run_id, asset FROM {schema}.parallel_executions WHERE execution_id = %s"
+        with parallel.connection() as pg:
+            (row,) = pg.execute(parallel.sql(query), [execution_id]).fetchall()
+    return tuple(row)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("parallel", DURABLE, indirect=True)
+def test_a_durable_execution_names_its_run_and_asset(parallel: Any) -> None:
+    execution_id = parallel.create_execution("run-7", "sales", ["a"])
+    assert _stored_run_and_asset(parallel, execution_id) == ("run-7", "sales")
 
 
 # -- what only the SQLite coordinator adds: context on its errors, JSON checks ---------------

@@ -18,8 +18,13 @@ from ...errors import ValidationError
 __all__ = ["dumps"]
 
 
-def dumps(value: Any, what: str) -> str:
+def dumps(value: Any, what: str, **context: Any) -> str:
     """Return ``value`` as JSON text.
+
+    Args:
+        value: The value to store.
+        what: Names it in an error, e.g. ``"The result of key 'k7'"``.
+        **context: Keyword context for the error (``key``, ``execution_id``, ...).
 
     Raises:
         ValidationError: ``value`` is not JSON-serialisable (NaN included).
@@ -30,12 +35,14 @@ def dumps(value: Any, what: str) -> str:
         raise ValidationError(
             f"{what} must be JSON-serialisable to be stored in PostgreSQL: {exc}",
             details={"type": type(value).__name__},
+            **context,
         ) from None
     if "\\u0000" in text and _NUL.search(text):
         raise ValidationError(
             f"{what} holds a str with the character U+0000, which PostgreSQL's jsonb cannot "
             "store; remove it, or use the pickle or arrow format.",
             details={"type": "str"},
+            **context,
         )
     return _EXPONENT.sub(_plain_float, text) if "e" in text or "E" in text else text
 

@@ -18,9 +18,14 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
-from ...contracts.parallel import ParallelCoordinator, check_branches
+from ...contracts.parallel import (
+    ParallelCoordinator,
+    check_branches,
+    not_ready_for_join,
+    unknown_branch,
+    unknown_execution,
+)
 from ...contracts.types import BranchState, ExecutionState, ExecutionStatus
-from ...errors import Conflict, NotFound
 from ._base import PostgresBacked
 from ._driver import SOURCE_SCHEMA
 from ._json import dumps
@@ -101,7 +106,7 @@ class PostgresParallelCoordinator(PostgresBacked, ParallelCoordinator):
     def _lock(self, conn: Any, execution_id: str) -> tuple[str, bool, Any]:
         row = conn.execute(self.sql(_LOCK), [execution_id]).fetchone()
         if row is None:
-            raise NotFound(f"No parallel execution {execution_id!r}.")
+            raise unknown_execution(execution_id)
         return str(row[0]), bool(row[1]), row[2]
 
     def _settle(self, conn: Any, execution_id: str, current: str) -> ExecutionState:
@@ -125,7 +130,9 @@ class PostgresParallelCoordinator(PostgresBacked, ParallelCoordinator):
         return [branch for branch, _ in sorted(rows, key=lambda row: row[1])]
 
     def _finish(self, execution_id: str, branch: str, state: str, value: Any) -> ExecutionState:
-        text = dumps(value, f"The outcome of branch {branch!r}")
+        noun = "result" if state == "complete" else "error"
+        what = f"The {noun} of branch {branch!r} in execution {execution_id!r}"
+        text = dumps(value, what, execution_id=execution_id, branch=branch)
         with self.transaction() as conn:
             current, _, _ = self._lock(conn, execution_id)
             updated = conn.execute(self.sql(_FINISH[state]), [text, execution_id, branch]).rowcount
@@ -141,7 +148,7 @@ class PostgresParallelCoordinator(PostgresBacked, ParallelCoordinator):
             [execution_id, branch],
         ).fetchone()
         if row is None:
-            raise NotFound(f"Execution {execution_id!r} has no branch {branch!r}.")
+            raise unknown_branch(execution_id, branch)
 
     def complete_branch(self, execution_id: str, branch: str, result: Any) -> ExecutionState:
         return self._finish(execution_id, str(branch), "complete", result)
@@ -162,7 +169,7 @@ class PostgresParallelCoordinator(PostgresBacked, ParallelCoordinator):
             if joined:
                 return stored
             if current != "ready_for_join":
-                raise Conflict(f"Execution {execution_id!r} is {current}, not ready_for_join.")
+                raise not_ready_for_join(execution_id, current)
             rows = conn.execute(
                 self.sql(
                     "SELECT branch, result FROM {schema}.parallel_branches "
@@ -171,12 +178,13 @@ class PostgresParallelCoordinator(PostgresBacked, ParallelCoordinator):
                 [execution_id],
             ).fetchall()
             result = join_fn(dict(rows))
+            what = f"The join result of execution {execution_id!r}"
             conn.execute(
                 self.sql(
                     "UPDATE {schema}.parallel_executions SET status = 'complete', joined = true, "
                     "join_result = %s::jsonb WHERE execution_id = %s"
                 ),
-                [dumps(result, "The join's result"), execution_id],
+                [dumps(result, what, execution_id=execution_id), execution_id],
             )
             return result
 
@@ -187,7 +195,7 @@ class PostgresParallelCoordinator(PostgresBacked, ParallelCoordinator):
                 [execution_id],
             ).fetchone()
             if row is None:
-                raise NotFound(f"No parallel execution {execution_id!r}.")
+                raise unknown_execution(execution_id)
             branches = conn.execute(self.sql(_BRANCHES), [execution_id]).fetchall()
         states: dict[str, BranchState] = {branch: state for branch, state, _ in branches}
         return ExecutionStatus(row[0], states)

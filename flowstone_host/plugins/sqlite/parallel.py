@@ -27,9 +27,14 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from ...contracts.parallel import ParallelCoordinator, check_branches
+from ...contracts.parallel import (
+    ParallelCoordinator,
+    check_branches,
+    not_ready_for_join,
+    unknown_branch,
+    unknown_execution,
+)
 from ...contracts.types import BranchState, ExecutionState, ExecutionStatus
-from ...errors import Conflict, NotFound
 from ...processes import pid_alive
 from . import _json
 from ._store import SqliteBacked
@@ -37,10 +42,6 @@ from ._store import SqliteBacked
 __all__ = ["SqliteParallelCoordinator"]
 
 _POLL_S = (0.005, 0.1)  # first and largest wait between looks at another process's join
-
-
-def _not_found(execution_id: str) -> NotFound:
-    return NotFound(f"No parallel execution {execution_id!r}.", execution_id=execution_id)
 
 
 def _state_of(conn: sqlite3.Connection, execution_id: str) -> Any:
@@ -53,7 +54,7 @@ def _state_of(conn: sqlite3.Connection, execution_id: str) -> Any:
         "SELECT state FROM parallel_executions WHERE execution_id = ?", (execution_id,)
     ).fetchone()
     if row is None:
-        raise _not_found(execution_id)
+        raise unknown_execution(execution_id)
     return row[0]
 
 
@@ -155,7 +156,8 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
     def _finish(
         self, execution_id: str, branch: str, state: BranchState, value: Any
     ) -> ExecutionState:
-        what = f"{'result' if state == 'complete' else 'error'} of branch {branch!r}"
+        noun = "result" if state == "complete" else "error"
+        what = f"{noun} of branch {branch!r} in execution {execution_id!r}"
         text = _json.dumps(value, what, execution_id=execution_id, branch=branch)
         with self._store.write() as conn:
             changed = conn.execute(
@@ -171,7 +173,7 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
                     (execution_id, branch),
                 ).fetchone()
             ):
-                raise NotFound(f"Execution {execution_id!r} has no branch {branch!r}.")
+                raise unknown_branch(execution_id, branch)
         return settled
 
     def complete_branch(self, execution_id: str, branch: str, result: Any) -> ExecutionState:
@@ -192,16 +194,16 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
     def _join_once(self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]) -> Any:
         wait = _POLL_S[0]
         while True:
-            joined, claimed = self._claim(execution_id)
-            if joined is not None:
-                return joined[0]
-            if claimed:
+            claim = self._claim(execution_id)
+            if isinstance(claim, tuple):
+                return claim[0]
+            if claim:
                 return self._run_join(execution_id, join_fn)
             time.sleep(wait)
             wait = min(wait * 2, _POLL_S[1])
 
-    def _claim(self, execution_id: str) -> tuple[tuple[Any] | None, bool]:
-        """Return ``((result,), False)`` when joined, else whether this call claimed the join."""
+    def _claim(self, execution_id: str) -> tuple[Any] | bool:
+        """Return ``(result,)`` when joined, else whether this call claimed the join."""
         with self._store.write() as conn:
             row = conn.execute(
                 "SELECT state, joined, join_result, join_owner FROM parallel_executions "
@@ -209,25 +211,26 @@ class SqliteParallelCoordinator(SqliteBacked, ParallelCoordinator):
                 (execution_id,),
             ).fetchone()
             if row is None:
-                raise _not_found(execution_id)
+                raise unknown_execution(execution_id)
             state, joined, result, owner = row
             if joined:
-                return (_json.loads(result),), False
+                return (_json.loads(result),)
             if state != "ready_for_join":
-                raise Conflict(f"Execution {execution_id!r} is {state}, not ready_for_join.")
+                raise not_ready_for_join(execution_id, state)
             if owner is not None and _pid_alive(owner):
-                return None, False
+                return False
             conn.execute(
                 "UPDATE parallel_executions SET join_owner = ? WHERE execution_id = ?",
                 (os.getpid(), execution_id),
             )
-            return None, True
+            return True
 
     def _run_join(self, execution_id: str, join_fn: Callable[[Mapping[str, Any]], Any]) -> Any:
         try:
             results = self._branch_results(execution_id)
             result = join_fn(results)
-            text = _json.dumps(result, f"join result of execution {execution_id!r}")
+            what = f"join result of execution {execution_id!r}"
+            text = _json.dumps(result, what, execution_id=execution_id)
         except BaseException:
             with self._store.write() as conn:
                 conn.execute(
