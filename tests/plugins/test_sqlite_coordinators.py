@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import cerberus  # type: ignore[import-untyped]
 import pytest
@@ -16,14 +22,18 @@ from flowstone_host.plugins.sqlite import (
     SqliteRoutingCoordinator,
     SqliteScatterCoordinator,
 )
+from flowstone_host.plugins.sqlite import parallel as sqlite_parallel
 from flowstone_host.plugins.sqlite.schema import SCHEMA_VERSION
 
 CLASSES = [SqliteScatterCoordinator, SqliteParallelCoordinator, SqliteRoutingCoordinator]
 
 
-def test_a_relative_path_lands_in_the_state_folder_which_is_created(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_a_relative_path_lands_in_the_state_folder_which_is_created(
+    tmp_path: Path, cls: type[SqliteScatterCoordinator]
+) -> None:
     state = tmp_path / "state" / "deeper"
-    coordinator = SqliteScatterCoordinator({"path": "c.sqlite"}, state_dir=str(state))
+    coordinator = cls({"path": "c.sqlite"}, state_dir=str(state))
     assert (state / "c.sqlite").is_file()
     coordinator.close()
 
@@ -200,3 +210,126 @@ def test_keys_of_any_text_survive_the_batched_statements(tmp_path: Path) -> None
     assert scatter.finished_keys(barrier_id, keys) == set(keys)
     assert scatter.status(barrier_id).status == "complete"
     scatter.close()
+
+
+# -- a join claimed by a process: taken over from the dead, waited for from the living -------
+
+
+def _joinable(path: Path) -> tuple[SqliteParallelCoordinator, str]:
+    parallel = SqliteParallelCoordinator({"path": str(path)})
+    execution_id = parallel.create_execution("run", "asset", ["a"])
+    parallel.schedule_branches(execution_id)
+    parallel.complete_branch(execution_id, "a", 1)
+    return parallel, execution_id
+
+
+def _write(path: Path, sql: str, *params: Any) -> None:
+    """Change the file as another process would (its own connection, committed at once)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
+def _claim_for(path: Path, execution_id: str, pid: int) -> None:
+    """Leave the join claimed by process ``pid``, as its ``execute_join`` does."""
+    _write(
+        path,
+        "UPDATE parallel_executions SET join_owner = ? WHERE execution_id = ?",
+        pid,
+        execution_id,
+    )
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()  # reaped: no process has this id any more
+    return child.pid
+
+
+def _sleeps(monkeypatch: pytest.MonkeyPatch, sleep: Any) -> None:
+    """Replace the waits of the coordinator's module (only there: time.sleep stays)."""
+    monkeypatch.setattr(sqlite_parallel, "time", SimpleNamespace(time=time.time, sleep=sleep))
+
+
+@pytest.mark.parametrize("owner", ["this process", "a dead process"])
+def test_a_join_claimed_by_a_process_that_is_gone_is_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner: str
+) -> None:
+    """A process that died while its join ran leaves its claim behind. So does one whose
+    process id this process now has (a restarted container's host is pid 1 again); this
+    process's own joins wait on a thread lock, never on a claim, so such a claim is stale."""
+    path = tmp_path / "c.sqlite"
+    parallel, execution_id = _joinable(path)
+    _claim_for(path, execution_id, os.getpid() if owner == "this process" else _dead_pid())
+
+    def no_wait(seconds: float) -> None:
+        raise AssertionError(f"waited {seconds} s for a claim whose owner is gone")
+
+    _sleeps(monkeypatch, no_wait)
+    assert parallel.execute_join(execution_id, dict) == {"a": 1}
+    assert parallel.status(execution_id).status == "complete"
+    parallel.close()
+
+
+@pytest.mark.parametrize("owner_then", ["records its result", "gives up"])
+def test_a_join_claimed_by_a_live_process_is_waited_for_with_backoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner_then: str
+) -> None:
+    """While the owner lives, the join is not run again: the caller looks again after a
+    wait that doubles from the first to the largest of ``_POLL_S``, and returns what the
+    owner recorded, or runs the join itself once the owner gave its claim up."""
+    path = tmp_path / "c.sqlite"
+    parallel, execution_id = _joinable(path)
+    _claim_for(path, execution_id, os.getppid())  # the process that started this one: alive
+    monkeypatch.setattr(sqlite_parallel, "_POLL_S", (0.001, 0.004))
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) < 5:
+            return
+        if owner_then == "records its result":  # as the owner's execute_join does
+            _write(
+                path,
+                "UPDATE parallel_executions SET state = 'complete', joined = 1, "
+                "join_result = ?, join_owner = NULL WHERE execution_id = ?",
+                '{"by": "owner"}',
+                execution_id,
+            )
+        else:  # its join_fn raised
+            _write(
+                path,
+                "UPDATE parallel_executions SET join_owner = NULL WHERE execution_id = ?",
+                execution_id,
+            )
+
+    _sleeps(monkeypatch, sleep)
+    calls: list[dict[str, Any]] = []
+
+    def join(results: Any) -> dict[str, Any]:
+        calls.append(dict(results))
+        return {"by": "waiter"}
+
+    result = parallel.execute_join(execution_id, join)
+    assert waits == [0.001, 0.002, 0.004, 0.004, 0.004]
+    if owner_then == "records its result":
+        assert (result, calls) == ({"by": "owner"}, [])
+    else:
+        assert (result, calls) == ({"by": "waiter"}, [{"a": 1}])
+    assert parallel.status(execution_id).status == "complete"
+    parallel.close()
+
+
+def test_a_joined_execution_leaves_no_thread_lock_behind(tmp_path: Path) -> None:
+    """Threads of one process wait for a join on a lock of its execution; a host joins
+    executions without end, so each lock goes once its execution is joined."""
+    parallel = SqliteParallelCoordinator({"path": str(tmp_path / "c.sqlite")})
+    for _ in range(3):
+        execution_id = parallel.create_execution("run", "asset", ["a"])
+        parallel.schedule_branches(execution_id)
+        parallel.complete_branch(execution_id, "a", 1)
+        assert parallel.execute_join(execution_id, dict) == {"a": 1}
+    assert parallel._join_locks == {}
+    parallel.close()
