@@ -413,6 +413,82 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
             ("self.completed = 1", "self.completed -= 1", "self.completed += 2"),
         ),
     ],
+    "sqlite_parallel": [
+        (
+            "a failed execution settles to failed again: only _settled writes 'failed', for a "
+            "failed required branch, and a branch's outcome and optional flag never change",
+            "_settled",
+            'if state in ("complete", "failed"):',
+            (
+                'if state in ("complete", "XXfailedXX"):',
+                'if state in ("complete", "FAILED"):',
+            ),
+        ),
+        (
+            "_settle runs after a branch left pending (schedule_branches marks every pending "
+            "branch running first, _finish finishes one); only an unknown branch leaves them "
+            "all pending, and its NotFound rolls back the transaction and what it settled",
+            "_settled",
+            'if any(s != "pending" for s in states):',
+            (
+                'if any(s != "XXpendingXX" for s in states):',
+                'if any(s != "PENDING" for s in states):',
+            ),
+        ),
+        (
+            "every branch pending never reaches _settle's result (see above)",
+            "_settled",
+            'return "pending"',
+            ('return "XXpendingXX"', 'return "PENDING"'),
+        ),
+        (
+            _SQL_CASE,
+            "_state_of",
+            '"SELECT state FROM parallel_executions WHERE execution_id = ?", (execution_id,)',
+            (
+                '"select state from parallel_executions where execution_id = ?", (execution_id,)',
+                '"SELECT STATE FROM PARALLEL_EXECUTIONS WHERE EXECUTION_ID = ?", (execution_id,)',
+            ),
+        ),
+    ],
+    "postgres_parallel": [
+        (
+            "a failed execution settles to failed again: only _settle writes 'failed', for a "
+            "failed required branch, and a branch's outcome and required flag never change",
+            "_settled",
+            'if current in ("complete", "failed"):',
+            (
+                'if current in ("complete", "XXfailedXX"):',
+                'if current in ("complete", "FAILED"):',
+            ),
+        ),
+        (
+            "_settle runs after a branch left pending: schedule_branches marks every pending "
+            "branch running first; _finish finishes one, or raises NotFound for an unknown "
+            "branch before settling",
+            "_settled",
+            'if any(state != "pending" for state in states):',
+            (
+                'if any(state != "XXpendingXX" for state in states):',
+                'if any(state != "PENDING" for state in states):',
+            ),
+        ),
+        (
+            "every branch pending never reaches _settle (see above)",
+            "_settled",
+            'return "pending"',
+            ('return "XXpendingXX"', 'return "PENDING"'),
+        ),
+        (
+            _SQL_CASE,
+            "status",
+            'self.sql("SELECT status FROM {schema}.parallel_executions WHERE execution_id = %s"),',
+            (
+                'self.sql("select status from {schema}.parallel_executions '
+                'where execution_id = %s"),',
+            ),
+        ),
+    ],
     "sqlite_routing": [
         (
             _FIVE_COLUMNS,
