@@ -121,6 +121,7 @@ _TOLERATED_CHECKED = (
     "`what` is never shown; None stored as JSON null reads back as None too"
 )
 _FIVE_COLUMNS = "the query selects the five columns the five names describe: the lengths match"
+_ONLY_TRUTH = "the value is only tested for truth, and None is as false as False"
 _NO_FAILURES_EXCEEDED = (
     "threshold_exceeded needs a failure (threshold_exceeded() is False at 0), so it never "
     "meets 'no failed keys' and the name's spelling is never compared"
@@ -596,6 +597,53 @@ EQUIVALENT: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {
                 'if not keys and barrier.status not in ("XXthreshold_exceededXX", "cancelled"):',
                 'if not keys and barrier.status not in ("THRESHOLD_EXCEEDED", "cancelled"):',
             ),
+        ),
+    ],
+    "runtime_dispatch": [
+        (
+            "before the first read sets it, reader_done is read only as `not reader_done` (None "
+            "is as false as False) and as final= of a threshold judged at 0 failures, which "
+            "threshold_exceeded() answers without reading final",
+            "__init__",
+            "self.reader_done = False",
+            ("self.reader_done = None",),
+        ),
+        (
+            _ONLY_TRUTH,
+            "__init__",
+            "self.enforce_tolerated = False  # the barrier kept its threshold: the runtime judges",
+            (
+                "self.enforce_tolerated = None  # the barrier kept its threshold: the runtime "
+                "judges",
+            ),
+        ),
+        (
+            _ONLY_TRUTH,
+            "_tune",
+            "self.enforce_tolerated = False",
+            ("self.enforce_tolerated = None",),
+        ),
+        (_ONLY_TRUTH, "_check_threshold", "early = False", ("early = None",)),
+        (
+            "retune sequence numbers start at 1 (SQLite AUTOINCREMENT): neither 0 nor None "
+            "equals one",
+            "__init__",
+            "self.tuning_seq = 0",
+            ("self.tuning_seq = None",),
+        ),
+        (
+            "execute() tunes with force=True before anything reads tuned_at, and that sets it",
+            "__init__",
+            "self.tuned_at = 0.0",
+            ("self.tuned_at = None", "self.tuned_at = 1.0"),
+        ),
+        (
+            "the total is used only with final=True, when the reader counted its items; one "
+            "that counts 0 yields none, so no failure is buffered against a total of 0 (the "
+            "only value `or` changes); a reader whose count() lies breaks its contract",
+            "_record_due",
+            "self.total or 0,",
+            ("self.total or 1,",),
         ),
     ],
 }
