@@ -95,6 +95,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/runtime/test_scatter.py",
             "tests/runtime/test_redrive.py",
             "tests/runtime/test_materialize.py",
+            "tests/runtime/test_dispatch.py",
         ),
     ),
 }
