@@ -17,8 +17,12 @@ import flowstone_host
 REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("flowstone-host")
 # Long enough for a spawned probe to import and fail (or reach its memory limit) on a loaded
-# machine: at 2 s the memory-eating import was sometimes cut off as a hang instead.
-IMPORT_TIMEOUT_S = 10.0
+# machine: the probes run together, beside the hanging import that burns a core until it is
+# cut off, and the memory-eating import zeroes every page up to its limit. At 2 s, and at
+# 10 s under a load of 12 on 2 cores, that import was cut off as a hang instead.
+IMPORT_TIMEOUT_S = 20.0
+# Half the default 512: half the pages that import zeroes before MemoryError.
+MEMORY_MB = 256
 
 #: Plugins failing at import, and what check's manifest error line must say.
 IMPORT_FAILURES = {
@@ -26,7 +30,7 @@ IMPORT_FAILURES = {
     "import-exits": "exited with code 3 while importing",
     "import-segfaults": "killed by SIGSEGV while importing",
     "import-hangs": f"still importing after {IMPORT_TIMEOUT_S:g} s; killed",
-    "import-eats-memory": "memory limit 512 MiB",
+    "import-eats-memory": f"memory limit {MEMORY_MB} MiB",
 }
 
 pytestmark = pytest.mark.integration
@@ -64,10 +68,12 @@ def test_good_and_hostile_declarations_one_line_each_and_exit_1(tmp_path: Path) 
     plugins = tmp_path / "plugins.d"
     for name in (*IMPORT_FAILURES, "constructor-raises", "contract-2", "wrong-base", "good"):
         write_declaration(plugins, name, f"hostile-{name}")
-    config = write_host_config(tmp_path / "config", plugins, import_timeout_s=IMPORT_TIMEOUT_S)
+    config = write_host_config(
+        tmp_path / "config", plugins, import_timeout_s=IMPORT_TIMEOUT_S, memory_mb=MEMORY_MB
+    )
     before = descendants()
     started = time.monotonic()
-    code, lines = check("--config", str(config), str(plugins))
+    code, lines = check("--config", str(config), str(plugins), timeout_s=IMPORT_TIMEOUT_S + 60)
     assert time.monotonic() - started < IMPORT_TIMEOUT_S + 60  # the hang is cut off
     assert code == 1, lines
     states = declaration_lines(lines, "IOManager")
