@@ -7,6 +7,7 @@ registered under the wrong namespace was listed as compatible and its manifest v
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,14 @@ def test_validate_reports_a_class_that_is_not_of_the_contract(
 
 @pytest.mark.integration
 def test_plugins_lists_a_wrong_class_as_such(installed_site: SitePackages) -> None:
-    lines = [line for line in list_plugins(HostConfig.defaults()) if "acme-coercing" in line]
+    # Every installed plugin is probed, the hostile one whose import burns CPU for ever
+    # too: the CPU limit ends it after 5 s of CPU instead of the 10 s default timeout, and
+    # the others (well under 1 s of CPU each) get 30 s on a loaded machine.
+    defaults = HostConfig.defaults()
+    host = dataclasses.replace(
+        defaults, sandbox=dataclasses.replace(defaults.sandbox, import_timeout_s=30, cpu_s=5)
+    )
+    lines = [line for line in list_plugins(host) if "acme-coercing" in line]
     verdicts = {line.split()[0]: line for line in lines}
     assert (
         "WRONG CLASS" in verdicts["not-io"] and "not a subclass of IOManager" in verdicts["not-io"]

@@ -30,8 +30,10 @@ CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 def schema_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     host = HostConfig.defaults()
     # Each plugin is probed in a spawned child: at 3 s a loaded machine sometimes cut the
-    # example plugin's probe off, leaving its config unchecked (and the test failing).
-    sandbox = dataclasses.replace(host.sandbox, import_timeout_s=30)
+    # example plugin's probe off, leaving its config unchecked (and the test failing). The
+    # hostile plugin whose import never ends burns CPU: the CPU limit ends it after 5 s of
+    # it instead of the 30 s timeout (an ordinary probe uses well under 1 s of CPU).
+    sandbox = dataclasses.replace(host.sandbox, import_timeout_s=30, cpu_s=5)
     schema = installed_schema(InstalledPlugins(PluginLoader(sandbox, ProbeCache())))
     path = tmp_path_factory.mktemp("schema") / "installed.schema.json"
     path.write_text(json.dumps(schema))
