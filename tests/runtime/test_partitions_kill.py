@@ -93,8 +93,11 @@ def _stored(root: Path) -> set[str]:
 def test_killed_backfill_resumes_without_redoing_finished_partitions(tmp_path: Path) -> None:
     host, log = setup(tmp_path, "2000-01-01", "2027-05-18"), tmp_path / "days.log"
     first = _start(host, log, tmp_path / "first.out")
-    deadline = time.monotonic() + 20
+    # Killed a third of the way in, however long a loaded machine takes to get there (at
+    # 20 s, a slow start could leave too few partitions stored to tell a resume).
+    deadline = time.monotonic() + 180
     while len(_lines(log)) < DAYS // 3 and time.monotonic() < deadline:
+        assert first.poll() is None, (tmp_path / "first.out").read_text()[-2000:]
         time.sleep(0.01)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
