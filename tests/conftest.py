@@ -22,6 +22,19 @@ pytest_plugins = ["pytester", "hang_guard"]
 collect_ignore = ["fixtures"]
 
 
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Repeat the random order's seed at the end of the run, where a failure is read (the
+    header, which pytest-randomly prints it in, is far up and left out by ``-q``)."""
+    if config.pluginmanager.hasplugin("randomly"):
+        seed = config.getoption("randomly_seed")
+        terminalreporter.write_line(
+            f"random order: --randomly-seed={seed} (the same command with it replays this "
+            f"order: make test RANDOM_SEED={seed}, make test-orders RANDOM_SEED={seed})"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _leaves_no_telemetry_handler_or_thread() -> Iterator[None]:
     """Fail a test that leaves a telemetry handler attached or a thread of its own running:
