@@ -408,6 +408,7 @@ def test_outcomes_are_recorded_once_a_reader_batch_of_them_waits(
     """With time standing still, outcomes are recorded after the wait in which a reader
     batch of them (10) has gathered, never before; failures that cannot cross the
     threshold change nothing."""
+    clock.now = 100.0  # long after boot, and no whole interval since the scatter started
     if failing:
         scripted.SCRIPT.update({f"k{n}": Do(fail=True) for n in range(1, 40, 2)})
     s = scene(
@@ -447,6 +448,7 @@ def test_failures_that_cross_the_threshold_are_recorded_at_once(
 ) -> None:
     """Outcomes wait for a reader batch of 256, but the chunk whose failures cross the
     threshold is recorded as soon as it ends: the run stops after it."""
+    clock.now = 100.0
     scripted.SCRIPT.update({f"k{n}": Do(fail=True) for n in failing})
     s = scene(
         tmp_path,
