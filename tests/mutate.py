@@ -680,9 +680,10 @@ class Outcome:
     @property
     def rate(self) -> float:
         # A timeout is a kill (the mutant made the tests hang); "no tests" is a survivor;
-        # an equivalent mutant changes no behaviour, so it counts neither way.
-        checked = self.total - self.other - len(self.equivalent)
-        return (self.killed + self.timeout) / checked if checked else 0.0
+        # an equivalent mutant changes no behaviour, so it counts neither way. A mutant
+        # mutmut could not check (its run broke) is no kill: a broken run reads as one.
+        counted = self.total - len(self.equivalent)
+        return (self.killed + self.timeout) / counted if counted else 0.0
 
 
 def main(argv: list[str]) -> int:
