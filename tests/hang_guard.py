@@ -19,8 +19,8 @@ hook) and keeps it until the test's protocol ends: after the first alarm it repe
 test's error) and the run goes on. :mod:`faulthandler`, from a C thread that needs neither
 the GIL nor a signal, dumps every thread's stack and exits with status 1 when a test is
 still running :data:`BACKSTOP_S` after its limit (C code that ignores signals), or when
-the process has not exited :data:`EXIT_S` after the run (a non-daemon thread nothing ends
-holds the interpreter's exit, which joins it). ``--pdb`` and breakpoints disarm it.
+the interpreter's exit, which joins the non-daemon threads, has not ended :data:`EXIT_S`
+after it began (a thread nothing ends). ``--pdb`` and breakpoints disarm it.
 """
 
 from __future__ import annotations
@@ -54,8 +54,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _disarm()
-    # Left open on purpose: faulthandler writes to it if the exit hangs.
-    faulthandler.dump_traceback_later(EXIT_S, exit=True, file=config.stash[_STDERR])
+    fd = config.stash[_STDERR]  # left open: faulthandler writes to it if the exit hangs
+
+    def arm_exit_backstop() -> None:
+        faulthandler.dump_traceback_later(EXIT_S, exit=True, file=fd)
+
+    # At the interpreter's exit, before it joins the non-daemon threads; not now: a tool
+    # that runs pytest in its own process (mutmut) goes on living after the run.
+    threading._register_atexit(arm_exit_backstop)  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

@@ -6,6 +6,7 @@ guard's repeat, backstop and exit delays shortened by the inner conftest.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -105,6 +106,7 @@ def test_a_hang_that_ignores_signals_ends_the_run_naming_the_test(
         pytester,
         """
 import signal
+import sys
 import time
 
 def test_deaf():
@@ -115,3 +117,27 @@ def test_deaf():
     assert result.ret == 1
     result.stderr.fnmatch_lines(["Timeout (0:00:03)!", "*test_hangs.py*in test_deaf*"])
     assert took < 30
+
+
+def test_a_tool_running_pytest_in_its_own_process_outlives_the_exit_backstop(
+    pytester: pytest.Pytester,
+) -> None:
+    # mutmut calls pytest.main() and goes on: the backstop is for the interpreter's exit.
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_quick="def test_quick():\n    pass\n")
+    script = pytester.makepyfile(
+        tool="""
+import sys
+import sys
+import time
+
+import pytest
+
+code = pytest.main(["-q", "-p", "hang_guard", "-p", "no:randomly", "test_quick.py"])
+time.sleep(4)  # twice the exit backstop's delay
+print("still running, pytest said", int(code))
+"""
+    )
+    result = pytester.run(sys.executable, str(script), timeout=60)
+    assert result.ret == 0, result.stderr.str()
+    result.stdout.fnmatch_lines(["still running, pytest said 0"])
