@@ -22,6 +22,21 @@ pytest_plugins = ["pytester", "hang_guard"]
 collect_ignore = ["fixtures"]
 
 
+#: Session fixtures that start a real server: a test using one is an integration test.
+SERVERS = frozenset({"pg_dsn", "aws_endpoint"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test that reaches the session's PostgreSQL server or moto
+    endpoint, through whichever fixture: the marker says "uses real processes, servers or
+    installed distributions", and ``-m "not integration"`` (mutmut, ``make test-orders``)
+    must not run such a test because a file forgot its mark."""
+    for item in items:
+        if SERVERS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# The CLI in a subprocess, a probe process per installed plugin.
+pytestmark = pytest.mark.integration
+
 PLUGINS = [sys.executable, "-m", "flowstone_host.cli", "plugins", "--config", "host.yaml"]
 # Every entry point is probed, 8 at a time, beside the hanging import that burns a core
 # until it is cut off: at a load of 4 on 2 cores an ordinary probe took up to 3.5 s, and

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,6 +33,7 @@ def _validate(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration  # the CLI in subprocesses
 def test_the_postgres_example_validates_with_its_dsn_from_the_environment() -> None:
     env = {**os.environ, "FLOWSTONE_PG_DSN": "postgresql://postgres@127.0.0.1:5432/postgres"}
     result = _validate(env)
@@ -64,6 +66,7 @@ def test_every_backend_is_postgres_and_depends_on_the_pool() -> None:
     assert not [d for d in docs if d["kind"] == "Asset"]  # the shipped pipeline, not a copy
 
 
+@pytest.mark.integration  # the CLI in subprocesses on a real PostgreSQL
 def test_the_demo_pipeline_runs_on_postgres_by_config_alone(pg_dsn: str, tmp_path: Path) -> None:
     import psycopg
     from psycopg.conninfo import make_conninfo
