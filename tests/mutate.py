@@ -747,17 +747,6 @@ def configure(pyproject: Path, module: str, tests: list[str], *, integration: bo
         text, count = re.subn(r', "-m", "not integration"\]$', "]", text, flags=re.M)
         if count != 1:
             raise SystemExit('pytest_add_cli_args needs to end with "-m", "not integration"')
-    # mutmut runs pytest inside its own process, which must outlive each run: hang_guard
-    # arms faulthandler to end the process a minute after a run (mutmut times mutants out
-    # on its own).
-    text, count = re.subn(
-        r"^pytest_add_cli_args = \[",
-        'pytest_add_cli_args = ["-p", "no:hang_guard", ',
-        text,
-        flags=re.M,
-    )
-    if count != 1:
-        raise SystemExit("[tool.mutmut] needs pytest_add_cli_args, a list on one line")
     extra = (
         f'only_mutate = ["flowstone_host/{module}"]\n'
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
