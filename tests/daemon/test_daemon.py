@@ -216,11 +216,11 @@ def daemon_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "FLOWSTONE_ADMIN_TOKEN"}
 
 
-def spawn(workspace: Workspace) -> subprocess.Popen[bytes]:
+def spawn(workspace: Workspace, log_level: str = "INFO") -> subprocess.Popen[bytes]:
     """Start ``flowstone-host run`` on the workspace, its JSON log lines in ``daemon.log``."""
     with open(workspace.root / "daemon.log", "wb") as log:
         return subprocess.Popen(
-            RUN,
+            [*RUN, "--log-level", log_level],
             cwd=workspace.root,
             env=daemon_env(),
             stdin=subprocess.DEVNULL,
@@ -273,13 +273,14 @@ def start(ws: Workspace) -> Iterator[Start]:
     """Start the daemon on ``ws`` once its manifests are written; always kill it afterwards.
 
     ``start(reload={...})``: keyword arguments replace top-level keys of the host config's
-    ``spec``. Returns once the daemon logged its admin URL (the first load is done).
+    ``spec``; ``log_level`` is the daemon's ``--log-level``. Returns once the daemon logged
+    its admin URL (the first load is done).
     """
     daemons: list[Daemon] = []
 
-    def _start(**spec: Any) -> Daemon:
+    def _start(log_level: str = "INFO", **spec: Any) -> Daemon:
         host_config(ws, spec)
-        daemon = Daemon(spawn(ws), ws)
+        daemon = Daemon(spawn(ws, log_level), ws)
         daemons.append(daemon)
         daemon.url = wait_until(lambda: admin_url(daemon), "the admin URL in the log")
         return daemon
